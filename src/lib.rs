@@ -1,0 +1,9 @@
+//! Ramp: progressive delivery for Kubernetes, compatible with the Argo Rollouts API.
+//!
+//! - [`api`]: the CRD types, defaults and validation.
+//! - [`plan`]: the pure planner: `plan(rollout, observed, now) -> Plan`.
+//! - [`sim`]: a pure model of a cluster that performs plans, for tests and offline simulation.
+
+pub mod api;
+pub mod plan;
+pub mod sim;
