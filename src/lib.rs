@@ -5,5 +5,6 @@
 //! - [`sim`]: a pure model of a cluster that performs plans, for tests and offline simulation.
 
 pub mod api;
+pub mod cli;
 pub mod plan;
 pub mod sim;

@@ -1,0 +1,103 @@
+//! `kubectl ramp`: the kubectl plugin. Offline commands so far: `simulate`.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use jiff::SignedDuration;
+use ramp::api::{AnalysisPhase, Rollout};
+use ramp::cli::simulate::{Options, render_table, simulate};
+
+#[derive(Parser)]
+#[command(name = "kubectl-ramp", version, about = "Steer Ramp rollouts")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Show how a Rollout would release a new version, without a cluster.
+    Simulate {
+        /// The Rollout YAML (the first Rollout in the file is used).
+        #[arg(short = 'f', long = "filename", env = "RAMP_SIMULATE_FILE")]
+        file: PathBuf,
+        /// Output format.
+        #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, env = "RAMP_SIMULATE_OUTPUT")]
+        output: Output,
+        /// How long new pods take to become available, e.g. 5s.
+        #[arg(long, default_value = "5s", env = "RAMP_SIMULATE_POD_READY_DELAY")]
+        pod_ready_delay: String,
+        /// The verdict of every AnalysisRun: Successful, Failed, Error or Inconclusive.
+        #[arg(long, default_value = "Successful", env = "RAMP_SIMULATE_ANALYSIS")]
+        analysis: String,
+        /// How long a simulated person waits before promoting an indefinite pause, e.g. 1m.
+        #[arg(long, default_value = "1m", env = "RAMP_SIMULATE_PROMOTE_AFTER")]
+        promote_after: String,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Simulate {
+            file,
+            output,
+            pod_ready_delay,
+            analysis,
+            promote_after,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("cannot read {}", file.display()))?;
+            let rollout = first_rollout(&text)
+                .with_context(|| format!("{} holds no valid Rollout", file.display()))?;
+            let options = Options {
+                pod_ready_delay: duration("--pod-ready-delay", &pod_ready_delay)?,
+                analysis_outcome: phase(&analysis)?,
+                promote_after: duration("--promote-after", &promote_after)?,
+                ..Options::default()
+            };
+            let timeline = simulate(rollout, &options);
+            match output {
+                Output::Table => print!("{}", render_table(&timeline)),
+                Output::Json => println!("{}", serde_json::to_string_pretty(&timeline)?),
+            }
+        }
+    }
+    Ok(())
+}
+
+fn first_rollout(text: &str) -> anyhow::Result<Rollout> {
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(document)?;
+        if value.get("kind").and_then(|k| k.as_str()) == Some("Rollout") {
+            let mut rollout: Rollout = serde_json::from_value(value)?;
+            rollout.metadata.namespace.get_or_insert_with(|| "default".into());
+            rollout.metadata.generation.get_or_insert(1);
+            return Ok(rollout);
+        }
+    }
+    bail!("no document with kind: Rollout")
+}
+
+fn duration(flag: &str, text: &str) -> anyhow::Result<SignedDuration> {
+    match ramp::api::duration::parse_go_duration_nanos(text) {
+        Some(nanos) if nanos >= 0 => Ok(SignedDuration::from_nanos(nanos as i64)),
+        _ => bail!("{flag} {text:?} is not a duration: use a number with a unit, e.g. 5s or 1m"),
+    }
+}
+
+fn phase(text: &str) -> anyhow::Result<AnalysisPhase> {
+    Ok(match text {
+        "Successful" => AnalysisPhase::Successful,
+        "Failed" => AnalysisPhase::Failed,
+        "Error" => AnalysisPhase::Error,
+        "Inconclusive" => AnalysisPhase::Inconclusive,
+        other => bail!("--analysis {other:?} is not a verdict: use Successful, Failed, Error or Inconclusive"),
+    })
+}

@@ -1,0 +1,299 @@
+//! `kubectl ramp simulate`: runs the real planner against the pure world model (`sim`) and reports the
+//! release as a timeline, before the Rollout touches a cluster.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+
+use crate::api::constants::pause_reason;
+use crate::api::{AnalysisPhase, Rollout};
+use crate::plan::Op;
+use crate::sim::World;
+
+/// How the simulated cluster behaves.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// How long pods take to become available.
+    pub pod_ready_delay: SignedDuration,
+    /// The verdict every AnalysisRun reaches.
+    pub analysis_outcome: AnalysisPhase,
+    /// How long AnalysisRuns take.
+    pub analysis_duration: SignedDuration,
+    /// How long the simulated person waits before promoting an indefinite pause.
+    pub promote_after: SignedDuration,
+    /// Stop after this much simulated time.
+    pub max_duration: SignedDuration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            pod_ready_delay: SignedDuration::from_secs(5),
+            analysis_outcome: AnalysisPhase::Successful,
+            analysis_duration: SignedDuration::from_secs(30),
+            promote_after: SignedDuration::from_secs(60),
+            max_duration: SignedDuration::from_hours(6),
+        }
+    }
+}
+
+/// One moment of the release at which something visible changed. The JSON form is stable: fields are
+/// only ever added.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Moment {
+    /// Seconds since the new version was applied.
+    pub at_seconds: i64,
+    /// `currentStepIndex` (absent without steps).
+    pub step_index: Option<i32>,
+    /// The current step, e.g. `setWeight: 20` (absent past the last one).
+    pub step: Option<String>,
+    /// `spec.replicas` of the new ReplicaSet.
+    pub canary_replicas: i32,
+    /// `spec.replicas` of the stable ReplicaSet (0 once the new one is stable).
+    pub stable_replicas: i32,
+    /// Available pods of the new ReplicaSet.
+    pub canary_available: i32,
+    /// Available pods of the stable ReplicaSet.
+    pub stable_available: i32,
+    /// The setWeight in effect.
+    pub weight: i32,
+    /// Service name -> the ReplicaSet (`canary` or `stable`) it selects.
+    pub services: std::collections::BTreeMap<String, String>,
+    /// `status.phase`.
+    pub phase: String,
+    /// `status.message`.
+    pub message: String,
+    /// What the simulated person did at this moment, if anything.
+    pub action: Option<String>,
+    /// The pod-template hash the status describes.
+    #[serde(skip)]
+    pub revision_hash: String,
+}
+
+/// The whole simulated release.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Timeline {
+    /// The Rollout's name.
+    pub rollout: String,
+    /// How the release ended: the final phase.
+    pub outcome: String,
+    /// The moments, in order.
+    pub moments: Vec<Moment>,
+}
+
+/// Deploys `rollout` once (the stable version), then releases a new pod template and records the
+/// timeline of that release.
+pub fn simulate(rollout: Rollout, options: &Options) -> Timeline {
+    let start: Timestamp = Timestamp::UNIX_EPOCH;
+    let mut world = World::new(rollout, start);
+    world.pod_ready_delay = SignedDuration::ZERO;
+    world.analysis_outcome = options.analysis_outcome;
+    world.analysis_duration = options.analysis_duration;
+    run_until_idle(&mut world, options, None);
+
+    // Release a new version: the same template with a changed annotation.
+    world.update_spec(|spec| {
+        let template = spec.template.get_or_insert_with(Default::default);
+        template
+            .metadata
+            .get_or_insert_with(Default::default)
+            .annotations
+            .get_or_insert_with(Default::default)
+            .insert("ramp.simulate/revision".into(), "2".into());
+    });
+    world.pod_ready_delay = options.pod_ready_delay;
+    let released_at = world.now;
+    let previous_hash = world
+        .rollout
+        .status
+        .as_ref()
+        .map(|s| s.current_pod_hash.clone())
+        .unwrap_or_default();
+    let mut moments = Vec::new();
+    run_until_idle(&mut world, options, Some((&mut moments, released_at)));
+    // Until the planner has taken up the new version, the status still describes the old one.
+    moments.retain(|m: &Moment| m.revision_hash != previous_hash);
+    Timeline {
+        rollout: world.rollout.metadata.name.clone().unwrap_or_default(),
+        outcome: world
+            .rollout
+            .status
+            .as_ref()
+            .map(|s| s.phase.clone())
+            .unwrap_or_default(),
+        moments,
+    }
+}
+
+fn run_until_idle(
+    world: &mut World,
+    options: &Options,
+    mut record: Option<(&mut Vec<Moment>, Timestamp)>,
+) {
+    let deadline = world
+        .now
+        .saturating_add(options.max_duration)
+        .unwrap_or(Timestamp::MAX);
+    let mut paused_since: Option<Timestamp> = None;
+    while world.now < deadline {
+        let before = world.rollout.status.clone();
+        let plan = world.reconcile();
+        let mut action = None;
+        let status = plan.status.clone();
+        let waiting_on_person = status.pause_conditions.iter().any(|p| {
+            p.reason == pause_reason::CANARY_PAUSE_STEP || p.reason == pause_reason::BLUE_GREEN_PAUSE
+        }) && plan.requeue_after.is_none();
+        if waiting_on_person {
+            let since = *paused_since.get_or_insert(world.now);
+            if world.now.duration_since(since) >= options.promote_after {
+                world.update_status(|s| s.pause_conditions.clear());
+                action = Some("promote".to_string());
+                paused_since = None;
+            }
+        } else {
+            paused_since = None;
+        }
+        if let Some((moments, released_at)) = record.as_mut() {
+            let moment = moment(world, *released_at, action.clone());
+            let changed = moments.last().is_none_or(|last: &Moment| {
+                let mut last = last.clone();
+                last.at_seconds = moment.at_seconds;
+                last.action = moment.action.clone();
+                last != moment
+            });
+            if changed || action.is_some() {
+                moments.push(moment);
+            }
+        }
+        let idle = plan.ops.iter().all(|op| matches!(op, Op::Event(_)))
+            && plan.ops.is_empty()
+            && Some(&status) == before.as_ref()
+            && action.is_none();
+        let done = matches!(status.phase.as_str(), "Healthy" | "Degraded");
+        if idle && done && plan.requeue_after.is_none() {
+            return;
+        }
+        let step = if idle {
+            SignedDuration::from_secs(1)
+        } else {
+            SignedDuration::ZERO
+        };
+        world.advance(step.max(SignedDuration::from_millis(250)));
+    }
+}
+
+fn moment(world: &World, released_at: Timestamp, action: Option<String>) -> Moment {
+    let status = world.rollout.status.clone().unwrap_or_default();
+    let steps = world.rollout.spec.canary_steps();
+    let find = |hash: &str| {
+        world
+            .observed
+            .replica_sets
+            .iter()
+            .find(|rs| !hash.is_empty() && rs.pod_template_hash == hash)
+    };
+    let canary = find(&status.current_pod_hash);
+    let stable = find(&status.stable_rs).filter(|_| status.stable_rs != status.current_pod_hash);
+    let index = status.current_step_index;
+    let step = index
+        .and_then(|i| steps.get(i as usize))
+        .map(|s| serde_json::to_string(s).unwrap_or_default());
+    let weight = if status.stable_rs == status.current_pod_hash {
+        100
+    } else if status.abort {
+        0
+    } else {
+        let upto = index.unwrap_or(0).max(0) as usize;
+        if upto >= steps.len() {
+            100
+        } else {
+            steps[..=upto]
+                .iter()
+                .rev()
+                .find_map(|s| s.set_weight)
+                .unwrap_or(0)
+        }
+    };
+    let services = world
+        .observed
+        .services
+        .iter()
+        .map(|(name, svc)| {
+            let hash = svc
+                .selector
+                .get(crate::api::constants::POD_TEMPLATE_HASH_LABEL)
+                .cloned()
+                .unwrap_or_default();
+            let role = if hash.is_empty() {
+                "-".to_string()
+            } else if hash == status.current_pod_hash {
+                "canary".to_string()
+            } else if hash == status.stable_rs {
+                "stable".to_string()
+            } else {
+                hash
+            };
+            (name.clone(), role)
+        })
+        .collect();
+    Moment {
+        at_seconds: world.now.duration_since(released_at).as_secs(),
+        step_index: index,
+        step,
+        canary_replicas: canary.map_or(0, |rs| rs.replicas),
+        stable_replicas: stable.map_or(0, |rs| rs.replicas),
+        canary_available: canary.map_or(0, |rs| rs.available_replicas),
+        stable_available: stable.map_or(0, |rs| rs.available_replicas),
+        weight,
+        services,
+        phase: status.phase,
+        message: status.message,
+        action,
+        revision_hash: status.current_pod_hash,
+    }
+}
+
+/// The timeline as an aligned table.
+pub fn render_table(timeline: &Timeline) -> String {
+    let mut out = format!(
+        "{:>6}  {:<6} {:<28} {:>7} {:>7} {:>6}  {:<12} MESSAGE\n",
+        "TIME", "STEP", "ACTION", "CANARY", "STABLE", "WEIGHT", "PHASE"
+    );
+    for m in &timeline.moments {
+        let step = match m.step_index {
+            Some(i) => i.to_string(),
+            None => "-".into(),
+        };
+        let what = m
+            .action
+            .clone()
+            .or_else(|| m.step.clone())
+            .unwrap_or_else(|| "-".into());
+        out.push_str(&format!(
+            "{:>5}s  {:<6} {:<28} {:>3}/{:<3} {:>3}/{:<3} {:>6}  {:<12} {}\n",
+            m.at_seconds,
+            step,
+            truncate(&what, 28),
+            m.canary_available,
+            m.canary_replicas,
+            m.stable_available,
+            m.stable_replicas,
+            m.weight,
+            m.phase,
+            m.message
+        ));
+    }
+    out.push_str(&format!("outcome: {}\n", timeline.outcome));
+    out
+}
+
+fn truncate(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(width - 1).collect();
+        cut.push('…');
+        cut
+    }
+}
