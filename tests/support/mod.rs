@@ -3,6 +3,8 @@
 
 use jiff::{SignedDuration, Timestamp};
 use ramp::api::Rollout;
+use ramp::api::rollout::RolloutStatus;
+use ramp::plan::{Op, Plan, ReplicaSetState};
 use ramp::sim::World;
 
 pub fn t0() -> Timestamp {
@@ -45,6 +47,7 @@ pub fn settle(world: &mut World, tick: SignedDuration, max_plans: usize) -> usiz
     for n in 0..max_plans {
         let before = world.rollout.status.clone();
         let plan = world.reconcile();
+        assert_valid(world);
         let waiting = plan
             .requeue_after
             .is_some_and(|after| after < std::time::Duration::from_secs(600));
@@ -84,4 +87,109 @@ pub fn phase(world: &World) -> (String, String) {
 
 pub fn event_reasons(world: &World) -> Vec<String> {
     world.events.iter().map(|e| e.reason.clone()).collect()
+}
+
+/// Fails the test with the planner's message when it rejected the Rollout as invalid.
+pub fn assert_valid(world: &World) {
+    if let Some(invalid) = status(world)
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "InvalidSpec")
+    {
+        panic!("the test Rollout is invalid: {}", invalid.message);
+    }
+}
+
+/// The Rollout's status as the last plan wrote it.
+pub fn status(world: &World) -> RolloutStatus {
+    world.rollout.status.clone().unwrap_or_default()
+}
+
+/// Plans once, performs the plan, then moves the clock by `tick`.
+pub fn step(world: &mut World, tick: SignedDuration) -> Plan {
+    let plan = world.reconcile();
+    assert_valid(world);
+    world.advance(tick);
+    plan
+}
+
+/// Plans (moving the clock by `tick` after each plan) until `done` holds right after a plan; panics
+/// after `max_plans`. Returns the plans made.
+pub fn run_until(
+    world: &mut World,
+    tick: SignedDuration,
+    max_plans: usize,
+    mut done: impl FnMut(&World) -> bool,
+) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for _ in 0..max_plans {
+        plans.push(world.reconcile());
+        assert_valid(world);
+        if done(world) {
+            return plans;
+        }
+        world.advance(tick);
+    }
+    panic!(
+        "condition not reached after {max_plans} plans; status: {:#?}",
+        world.rollout.status
+    );
+}
+
+/// The ReplicaSet with this pod-template hash.
+pub fn rs<'w>(world: &'w World, hash: &str) -> Option<&'w ReplicaSetState> {
+    world
+        .observed
+        .replica_sets
+        .iter()
+        .find(|rs| rs.pod_template_hash == hash)
+}
+
+/// Messages of the events with this reason, in order.
+pub fn event_messages(world: &World, reason: &str) -> Vec<String> {
+    world
+        .events
+        .iter()
+        .filter(|e| e.reason == reason)
+        .map(|e| e.message.clone())
+        .collect()
+}
+
+/// The pod-template hash a Service selects.
+pub fn service_hash(world: &World, service: &str) -> Option<String> {
+    world
+        .observed
+        .services
+        .get(service)
+        .and_then(|s| s.selector.get("rollouts-pod-template-hash").cloned())
+}
+
+/// The Service switches a plan asks for: (service, hash).
+pub fn switches(plan: &Plan) -> Vec<(String, String)> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::SwitchService {
+                service,
+                pod_template_hash,
+            } => Some((service.clone(), pod_template_hash.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// An AnalysisTemplate spec with one Prometheus metric named `success-rate`.
+pub fn success_rate_template() -> ramp::api::AnalysisTemplateSpec {
+    serde_norway::from_str(
+        r#"
+metrics:
+- name: success-rate
+  successCondition: "result[0] >= 0.95"
+  provider:
+    prometheus:
+      address: "http://prometheus.monitoring:9090"
+      query: "sum(rate(requests_total{code!~'5..'}[1m])) / sum(rate(requests_total[1m]))"
+"#,
+    )
+    .expect("template parses")
 }
