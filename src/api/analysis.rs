@@ -448,6 +448,8 @@ pub struct MeasurementRetention {
     pub limit: i32,
 }
 
+// kube's derive takes one `printcolumn(...)` attribute per column.
+#[allow(clippy::duplicated_attributes)]
 /// An AnalysisRun measures metrics and reaches a verdict.
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[kube(

@@ -15,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use super::analysis::{AnalysisPhase, AnalysisRunArgument, DryRun, MeasurementRetention};
 use super::schema::preserve_unknown_object;
 
+// kube's derive takes one `printcolumn(...)` attribute per column.
+#[allow(clippy::duplicated_attributes)]
 /// A Rollout runs a new version of a workload next to the stable one and moves traffic to it step by step
 /// (canary) or switches a Service once it is ready (blue-green).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
