@@ -77,7 +77,10 @@ fn first_rollout(text: &str) -> anyhow::Result<Rollout> {
         let value: serde_json::Value = serde::Deserialize::deserialize(document)?;
         if value.get("kind").and_then(|k| k.as_str()) == Some("Rollout") {
             let mut rollout: Rollout = serde_json::from_value(value)?;
-            rollout.metadata.namespace.get_or_insert_with(|| "default".into());
+            rollout
+                .metadata
+                .namespace
+                .get_or_insert_with(|| "default".into());
             rollout.metadata.generation.get_or_insert(1);
             return Ok(rollout);
         }
@@ -98,6 +101,8 @@ fn phase(text: &str) -> anyhow::Result<AnalysisPhase> {
         "Failed" => AnalysisPhase::Failed,
         "Error" => AnalysisPhase::Error,
         "Inconclusive" => AnalysisPhase::Inconclusive,
-        other => bail!("--analysis {other:?} is not a verdict: use Successful, Failed, Error or Inconclusive"),
+        other => bail!(
+            "--analysis {other:?} is not a verdict: use Successful, Failed, Error or Inconclusive"
+        ),
     })
 }

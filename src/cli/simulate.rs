@@ -142,7 +142,8 @@ fn run_until_idle(
         let mut action = None;
         let status = plan.status.clone();
         let waiting_on_person = status.pause_conditions.iter().any(|p| {
-            p.reason == pause_reason::CANARY_PAUSE_STEP || p.reason == pause_reason::BLUE_GREEN_PAUSE
+            p.reason == pause_reason::CANARY_PAUSE_STEP
+                || p.reason == pause_reason::BLUE_GREEN_PAUSE
         }) && plan.requeue_after.is_none();
         if waiting_on_person {
             let since = *paused_since.get_or_insert(world.now);
