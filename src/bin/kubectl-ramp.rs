@@ -6,7 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use jiff::SignedDuration;
 use ramp::api::{AnalysisPhase, Rollout};
-use ramp::cli::simulate::{Options, render_table, simulate};
+use ramp::cli::simulate::{Options, Templates, render_table, simulate};
 
 #[derive(Parser)]
 #[command(name = "kubectl-ramp", version, about = "Steer Ramp rollouts")]
@@ -19,9 +19,15 @@ struct Cli {
 enum Command {
     /// Show how a Rollout would release a new version, without a cluster.
     Simulate {
-        /// The Rollout YAML (the first Rollout in the file is used).
-        #[arg(short = 'f', long = "filename", env = "RAMP_SIMULATE_FILE")]
-        file: PathBuf,
+        /// YAML with the Rollout (the first one in the file is used) and the AnalysisTemplates it uses.
+        /// Repeat `-f` to add files, e.g. the AnalysisTemplates the Rollout references.
+        #[arg(
+            short = 'f',
+            long = "filename",
+            env = "RAMP_SIMULATE_FILE",
+            required = true
+        )]
+        file: Vec<PathBuf>,
         /// Output format.
         #[arg(short = 'o', long, value_enum, default_value_t = Output::Table, env = "RAMP_SIMULATE_OUTPUT")]
         output: Output,
@@ -52,17 +58,23 @@ fn main() -> anyhow::Result<()> {
             analysis,
             promote_after,
         } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("cannot read {}", file.display()))?;
-            let rollout = first_rollout(&text)
-                .with_context(|| format!("{} holds no valid Rollout", file.display()))?;
+            let mut text = String::new();
+            for path in &file {
+                let content = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                text.push_str(&content);
+                text.push_str("\n---\n");
+            }
+            let rollout = first_rollout(&text).context("the files hold no valid Rollout")?;
+            let templates =
+                templates(&text).context("the files hold an invalid AnalysisTemplate")?;
             let options = Options {
                 pod_ready_delay: duration("--pod-ready-delay", &pod_ready_delay)?,
                 analysis_outcome: phase(&analysis)?,
                 promote_after: duration("--promote-after", &promote_after)?,
                 ..Options::default()
             };
-            let timeline = simulate(rollout, &options);
+            let timeline = simulate(rollout, &templates, &options);
             match output {
                 Output::Table => print!("{}", render_table(&timeline)),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&timeline)?),
@@ -86,6 +98,29 @@ fn first_rollout(text: &str) -> anyhow::Result<Rollout> {
         }
     }
     bail!("no document with kind: Rollout")
+}
+
+/// The AnalysisTemplates and ClusterAnalysisTemplates in the file, for the Rollout to reference.
+fn templates(text: &str) -> anyhow::Result<Templates> {
+    let mut templates = Templates::default();
+    for document in serde_norway::Deserializer::from_str(text) {
+        let value: serde_json::Value = serde::Deserialize::deserialize(document)?;
+        let kind = value
+            .get("kind")
+            .and_then(|k| k.as_str())
+            .unwrap_or_default();
+        let name = value["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let into = match kind {
+            "AnalysisTemplate" => &mut templates.namespaced,
+            "ClusterAnalysisTemplate" => &mut templates.cluster,
+            _ => continue,
+        };
+        into.insert(name, serde_json::from_value(value["spec"].clone())?);
+    }
+    Ok(templates)
 }
 
 fn duration(flag: &str, text: &str) -> anyhow::Result<SignedDuration> {

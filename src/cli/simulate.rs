@@ -82,15 +82,35 @@ pub struct Timeline {
     pub moments: Vec<Moment>,
 }
 
+/// AnalysisTemplates the simulated Rollout may reference, by name.
+#[derive(Clone, Debug, Default)]
+pub struct Templates {
+    /// AnalysisTemplates.
+    pub namespaced: std::collections::BTreeMap<String, crate::api::AnalysisTemplateSpec>,
+    /// ClusterAnalysisTemplates.
+    pub cluster: std::collections::BTreeMap<String, crate::api::AnalysisTemplateSpec>,
+}
+
 /// Deploys `rollout` once (the stable version), then releases a new pod template and records the
-/// timeline of that release.
-pub fn simulate(rollout: Rollout, options: &Options) -> Timeline {
+/// timeline of that release. A Rollout that is invalid gives a one-moment timeline with the
+/// `InvalidSpec` message, as the controller would report it.
+pub fn simulate(rollout: Rollout, templates: &Templates, options: &Options) -> Timeline {
     let start: Timestamp = Timestamp::UNIX_EPOCH;
     let mut world = World::new(rollout, start);
+    world.observed.analysis_templates = templates.namespaced.clone();
+    world.observed.cluster_analysis_templates = templates.cluster.clone();
     world.pod_ready_delay = SignedDuration::ZERO;
     world.analysis_outcome = options.analysis_outcome;
     world.analysis_duration = options.analysis_duration;
     run_until_idle(&mut world, options, None);
+    let deployed = world.rollout.status.clone().unwrap_or_default();
+    if deployed.phase != "Healthy" {
+        return Timeline {
+            rollout: world.rollout.metadata.name.clone().unwrap_or_default(),
+            outcome: deployed.phase.clone(),
+            moments: vec![moment(&world, world.now, None)],
+        };
+    }
 
     // Release a new version: the same template with a changed annotation.
     world.update_spec(|spec| {
@@ -171,7 +191,11 @@ fn run_until_idle(
             && plan.ops.is_empty()
             && Some(&status) == before.as_ref()
             && action.is_none();
-        let done = matches!(status.phase.as_str(), "Healthy" | "Degraded");
+        let pods_settled = world.observed.replica_sets.iter().all(|rs| {
+            rs.available_replicas == rs.replicas
+                || world.never_ready.contains(&rs.pod_template_hash)
+        });
+        let done = matches!(status.phase.as_str(), "Healthy" | "Degraded") && pods_settled;
         if idle && done && plan.requeue_after.is_none() {
             return;
         }
@@ -296,5 +320,157 @@ fn truncate(text: &str, width: usize) -> String {
         let mut cut: String = text.chars().take(width - 1).collect();
         cut.push('…');
         cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn documents(name: &str) -> Vec<serde_json::Value> {
+        let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("example exists");
+        serde_norway::Deserializer::from_str(&text)
+            .map(|document| serde::Deserialize::deserialize(document).expect("YAML parses"))
+            .collect()
+    }
+
+    /// Every template in the examples directory.
+    fn example_templates() -> Templates {
+        let mut templates = Templates::default();
+        for file in ["analysis-templates.yaml", "cluster-analysis-templates.yaml"] {
+            for value in documents(file) {
+                let name = value["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                let spec = serde_json::from_value(value["spec"].clone()).expect("template parses");
+                match value["kind"].as_str() {
+                    Some("AnalysisTemplate") => templates.namespaced.insert(name, spec),
+                    Some("ClusterAnalysisTemplate") => templates.cluster.insert(name, spec),
+                    _ => None,
+                };
+            }
+        }
+        templates
+    }
+
+    fn example(name: &str) -> Rollout {
+        for value in documents(name) {
+            if value["kind"] == "Rollout" {
+                let mut rollout: Rollout = serde_json::from_value(value).expect("Rollout parses");
+                rollout.metadata.namespace = Some("default".into());
+                rollout.metadata.generation = Some(1);
+                return rollout;
+            }
+        }
+        panic!("{name} holds no Rollout");
+    }
+
+    /// The (canary, stable) replica counts at which each step is reached, in order, without repeats.
+    fn counts_at_steps(timeline: &Timeline) -> Vec<(i32, i32)> {
+        let mut seen: Vec<(Option<i32>, (i32, i32))> = Vec::new();
+        for m in &timeline.moments {
+            let key = (m.step_index, (m.canary_replicas, m.stable_replicas));
+            let settled =
+                m.canary_available == m.canary_replicas && m.stable_available == m.stable_replicas;
+            if settled && m.phase == "Paused" && !seen.contains(&key) {
+                seen.push(key);
+            }
+        }
+        seen.into_iter().map(|(_, counts)| counts).collect()
+    }
+
+    #[test]
+    fn canary_example_pauses_at_the_basic_canary_replica_counts() {
+        let timeline = simulate(
+            example("rollout-canary.yaml"),
+            &Templates::default(),
+            &Options::default(),
+        );
+        assert_eq!(timeline.outcome, "Healthy");
+        // 5 replicas at 20/40/60/80%: reference 4.4's approximation gives 1/4, 2/3, 3/2, 4/1.
+        assert_eq!(
+            counts_at_steps(&timeline),
+            vec![(1, 4), (2, 3), (3, 2), (4, 1)]
+        );
+        let last = timeline.moments.last().expect("moments");
+        assert_eq!((last.canary_replicas, last.stable_replicas), (5, 0));
+        assert!(
+            timeline
+                .moments
+                .iter()
+                .any(|m| m.action.as_deref() == Some("promote"))
+        );
+    }
+
+    #[test]
+    fn failed_analysis_aborts_the_simulated_release() {
+        let options = Options {
+            analysis_outcome: AnalysisPhase::Failed,
+            ..Options::default()
+        };
+        let timeline = simulate(
+            example("rollout-analysis-step.yaml"),
+            &example_templates(),
+            &options,
+        );
+        assert_eq!(timeline.outcome, "Degraded");
+        let last = timeline.moments.last().expect("moments");
+        assert_eq!(last.canary_replicas, 0);
+        assert!(
+            last.message.starts_with("RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed"),
+            "{}",
+            last.message
+        );
+    }
+
+    #[test]
+    fn json_timeline_names_its_fields_in_camel_case() {
+        let timeline = simulate(
+            example("rollout-canary.yaml"),
+            &Templates::default(),
+            &Options::default(),
+        );
+        let json = serde_json::to_value(&timeline).expect("serialises");
+        let first = &json["moments"][0];
+        for field in [
+            "atSeconds",
+            "stepIndex",
+            "canaryReplicas",
+            "stableReplicas",
+            "weight",
+            "phase",
+        ] {
+            assert!(first.get(field).is_some(), "missing {field} in {first}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod invalid_tests {
+    use super::*;
+
+    #[test]
+    fn rollout_referencing_a_missing_template_reports_invalid_spec() {
+        let rollout: Rollout = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "demo", "namespace": "default", "generation": 1},
+            "spec": {
+                "selector": {"matchLabels": {"app": "demo"}},
+                "template": {"metadata": {"labels": {"app": "demo"}},
+                             "spec": {"containers": [{"name": "app", "image": "demo:1"}]}},
+                "strategy": {"canary": {"steps": [{"analysis": {"templates": [{"templateName": "missing"}]}}]}}
+            }
+        }))
+        .expect("parses");
+        let timeline = simulate(rollout, &Templates::default(), &Options::default());
+        assert_eq!(timeline.outcome, "Degraded");
+        assert!(
+            timeline.moments[0]
+                .message
+                .starts_with("InvalidSpec: The Rollout \"demo\" is invalid:")
+        );
+        assert!(timeline.moments[0].message.contains("missing"));
     }
 }
