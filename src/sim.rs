@@ -126,6 +126,21 @@ impl World {
         });
     }
 
+    /// True when nothing changes by itself any more as time passes: no pod is still becoming ready and
+    /// no AnalysisRun is still measuring. (Pods that never become ready do not count.)
+    pub fn is_idle(&self) -> bool {
+        let pods_pending = self
+            .pods
+            .iter()
+            .any(|pod| pod.ready_at > self.now && pod.ready_at != Timestamp::MAX);
+        let runs_pending = self
+            .observed
+            .analysis_runs
+            .iter()
+            .any(|run| !run.phase.is_some_and(AnalysisPhase::is_completed));
+        !pods_pending && !runs_pending
+    }
+
     /// Pods that exist in all ReplicaSets.
     pub fn pod_count(&self) -> i32 {
         self.pods.len() as i32

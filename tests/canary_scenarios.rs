@@ -107,3 +107,833 @@ fn promote_full_skips_remaining_steps() {
     assert!(!status.promote_full);
 }
 
+// ---------------------------------------------------------------------------------------------------
+// The reference's basic canary (reference 4.2-4.14), one behaviour per test.
+
+const TICK: SignedDuration = SignedDuration::from_millis(250);
+
+fn ms(n: i64) -> SignedDuration {
+    SignedDuration::from_millis(n)
+}
+
+/// A healthy rollout of `rollout`, then a new image: returns (world, V1 hash, V2 hash) once V2's
+/// ReplicaSet exists.
+fn release(rollout: ramp::api::Rollout, image: &str) -> (World, String, String) {
+    let mut world = World::new(rollout, t0());
+    settle(&mut world, SignedDuration::from_secs(1), 100);
+    assert_eq!(phase(&world).0, "Healthy", "{:#?}", world.rollout.status);
+    let v1 = status(&world).stable_rs;
+    world.set_image(image);
+    world.reconcile(); // creates V2's ReplicaSet, at 0
+    let v2 = world
+        .observed
+        .replica_sets
+        .iter()
+        .find(|rs| rs.pod_template_hash != v1)
+        .expect("the new ReplicaSet")
+        .pod_template_hash
+        .clone();
+    assert_eq!(rs(&world, &v2).unwrap().replicas, 0);
+    (world, v1, v2)
+}
+
+fn paused_at_step(world: &World, index: i32) -> bool {
+    let status = status(world);
+    status.current_step_index == Some(index)
+        && status
+            .pause_conditions
+            .iter()
+            .any(|p| p.reason == "CanaryPauseStep")
+}
+
+#[test]
+fn reference_basic_canary_walks_every_step_with_the_reference_counts_and_pause_durations() {
+    let (mut world, v1, v2) = release(basic_canary(5, STEPS), "demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    assert_eq!(counts(&world), (1, 4));
+    assert_eq!(phase(&world), ("Paused".into(), "CanaryPauseStep".into()));
+
+    // Nothing moves past an indefinite pause.
+    for _ in 0..40 {
+        step(&mut world, TICK);
+    }
+    assert!(paused_at_step(&world, 1));
+    assert_eq!(counts(&world), (1, 4));
+
+    world.update_status(|s| s.pause_conditions.clear());
+    // For each timed pause: the counts while it holds, when it started and when the index moved on.
+    let mut at_pause: Vec<(i32, (i32, i32), jiff::Timestamp)> = Vec::new();
+    let mut left_at: Vec<(i32, jiff::Timestamp)> = Vec::new();
+    let mut last_index = 1;
+    run_until(&mut world, TICK, 400, |w| {
+        let s = status(w);
+        let index = s.current_step_index.unwrap_or(0);
+        if index != last_index {
+            left_at.push((last_index, w.now));
+            last_index = index;
+        }
+        if let Some(pause) = s.pause_conditions.first() {
+            if at_pause.last().is_none_or(|(i, _, _)| *i != index) {
+                at_pause.push((index, counts(w), pause.start_time.0));
+            }
+        }
+        s.phase == "Healthy"
+    });
+
+    let pauses: Vec<(i32, (i32, i32))> = at_pause.iter().map(|(i, c, _)| (*i, *c)).collect();
+    assert_eq!(pauses, vec![(3, (2, 3)), (5, (3, 2)), (7, (4, 1))]);
+    for (index, _, started) in &at_pause {
+        let (_, left) = left_at
+            .iter()
+            .find(|(i, _)| i == index)
+            .expect("the pause step was left");
+        let held = left.duration_since(*started);
+        assert!(
+            held >= SignedDuration::from_secs(2) && held <= SignedDuration::from_secs(2) + TICK,
+            "pause at step {index} held for {held:?}"
+        );
+    }
+
+    let status = status(&world);
+    assert_eq!(status.stable_rs, v2);
+    assert_eq!(status.current_step_index, Some(8));
+    assert_eq!(rs(&world, &v2).unwrap().replicas, 5);
+    assert_eq!(rs(&world, &v1).unwrap().replicas, 0);
+    assert_eq!(phase(&world), ("Healthy".into(), String::new()));
+    assert_eq!(
+        event_messages(&world, "RolloutStepCompleted"),
+        vec![
+            "Rollout step 1/8 completed (setWeight: 20)",
+            "Rollout step 2/8 completed (pause)",
+            "Rollout step 3/8 completed (setWeight: 40)",
+            "Rollout step 4/8 completed (pause: 2s)",
+            "Rollout step 5/8 completed (setWeight: 60)",
+            "Rollout step 6/8 completed (pause: 2s)",
+            "Rollout step 7/8 completed (setWeight: 80)",
+            "Rollout step 8/8 completed (pause: 2s)",
+        ]
+    );
+    let completed = event_messages(&world, "RolloutCompleted");
+    assert_eq!(
+        completed.last().unwrap(),
+        &format!("Rollout completed update to revision 2 ({v2}): Completed all 8 canary steps")
+    );
+}
+
+#[test]
+fn requeue_after_is_the_time_left_in_a_timed_pause() {
+    let (mut world, _, _) = release(basic_canary(5, STEPS), "demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    world.update_status(|s| s.pause_conditions.clear());
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    let started = status(&world).pause_conditions[0].start_time.0;
+    world.now = started;
+    world.advance(ms(500));
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.requeue_after,
+        Some(std::time::Duration::from_millis(1500))
+    );
+    assert_eq!(status(&world).current_step_index, Some(3));
+    world.advance(ms(1499));
+    let plan = world.reconcile();
+    assert_eq!(
+        plan.requeue_after,
+        Some(std::time::Duration::from_millis(1))
+    );
+    assert_eq!(status(&world).current_step_index, Some(3));
+    world.advance(ms(1));
+    world.reconcile();
+    assert_eq!(status(&world).current_step_index, Some(4));
+}
+
+#[test]
+fn abort_at_forty_percent_drains_the_canary_within_surge_and_unavailability_then_retry_restarts() {
+    let (mut world, v1, v2) = release(basic_canary(5, STEPS), "demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    world.update_status(|s| s.pause_conditions.clear());
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    assert_eq!(counts(&world), (2, 3));
+
+    world.update_status(|s| s.abort = true);
+    run_until(&mut world, TICK, 200, |w| {
+        let specs: i32 = w.observed.replica_sets.iter().map(|r| r.replicas).sum();
+        let available: i32 = w
+            .observed
+            .replica_sets
+            .iter()
+            .map(|r| r.available_replicas)
+            .sum();
+        assert!(specs <= 5 + 2, "{specs} pods scheduled");
+        assert!(available >= 5 - 1, "only {available} available");
+        counts(w) == (0, 5) && rs(w, &v1).unwrap().available_replicas == 5
+    });
+    let aborted = status(&world);
+    assert!(aborted.abort);
+    assert!(aborted.aborted_at.is_some());
+    assert!(aborted.pause_conditions.is_empty());
+    assert_eq!(aborted.current_step_index, Some(0));
+    assert_eq!(aborted.stable_rs, v1);
+    assert_eq!(
+        phase(&world),
+        (
+            "Degraded".into(),
+            "RolloutAborted: Rollout aborted update to revision 2".into()
+        )
+    );
+    let aborted_events = event_messages(&world, "RolloutAborted");
+    assert_eq!(aborted_events, vec!["Rollout aborted update to revision 2"]);
+    assert!(
+        world
+            .events
+            .iter()
+            .any(|e| e.reason == "RolloutAborted" && e.warning)
+    );
+    // Still aborted later: nothing scales back up on its own.
+    settle(&mut world, TICK, 50);
+    assert_eq!(counts(&world), (0, 5));
+
+    world.update_status(|s| s.abort = false);
+    world.reconcile();
+    let retrying = status(&world);
+    assert!(!retrying.abort);
+    assert!(retrying.aborted_at.is_none());
+    let progressing = retrying
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(
+        (progressing.reason.as_str(), progressing.message.as_str()),
+        ("RolloutRetry", "Retrying Rollout after abort")
+    );
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    assert_eq!(counts(&world), (1, 4));
+    assert_eq!(status(&world).current_pod_hash, v2);
+}
+
+#[test]
+fn promote_full_mid_canary_skips_the_timed_pauses_and_promotes() {
+    let (mut world, v1, v2) = release(basic_canary(5, STEPS), "demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    world.update_status(|s| s.promote_full = true);
+    world.reconcile();
+    let s = status(&world);
+    assert!(s.pause_conditions.is_empty());
+    assert_eq!(s.current_step_index, Some(8));
+    run_until(&mut world, TICK, 200, |w| phase(w).0 == "Healthy");
+    let s = status(&world);
+    assert_eq!(s.stable_rs, v2);
+    assert!(!s.promote_full);
+    assert_eq!(rs(&world, &v1).unwrap().replicas, 0);
+    assert_eq!(rs(&world, &v2).unwrap().replicas, 5);
+    // No step ran after step 1: the full promotion bypassed them.
+    assert_eq!(
+        event_messages(&world, "RolloutStepCompleted"),
+        vec!["Rollout step 1/8 completed (setWeight: 20)"]
+    );
+    assert!(
+        event_messages(&world, "RolloutCompleted")
+            .last()
+            .unwrap()
+            .ends_with(": Full promotion requested")
+    );
+}
+
+#[test]
+fn a_new_image_mid_canary_drains_the_intermediate_version_and_restarts_the_steps() {
+    let (mut world, v1, v2) = release(basic_canary(5, STEPS), "demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    world.update_status(|s| s.pause_conditions.clear());
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    assert_eq!(counts(&world), (2, 3));
+
+    world.set_image("demo:yellow");
+    let plan = world.reconcile(); // creates V3
+    let v3 = plan
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            ramp::plan::Op::CreateReplicaSet(new) => Some(new.pod_template_hash.clone()),
+            _ => None,
+        })
+        .expect("V3 is created");
+    assert!(v3 != v1 && v3 != v2);
+    let plan = world.reconcile(); // resets: no scaling in this plan
+    assert!(
+        !plan
+            .ops
+            .iter()
+            .any(|op| matches!(op, ramp::plan::Op::ScaleReplicaSet { .. }))
+    );
+    let reset = status(&world);
+    assert_eq!(reset.current_pod_hash, v3);
+    assert_eq!(reset.current_step_index, Some(0));
+    assert!(reset.pause_conditions.is_empty());
+    assert_eq!(reset.stable_rs, v1);
+
+    run_until(&mut world, TICK, 300, |w| {
+        assert_eq!(status(w).stable_rs, v1, "the stable stays V1");
+        paused_at_step(w, 1) && rs(w, &v2).unwrap().replicas == 0
+    });
+    // Let the intermediate pods go away.
+    settle(&mut world, TICK, 100);
+    assert_eq!(rs(&world, &v2).unwrap().replicas, 0);
+    assert_eq!(rs(&world, &v2).unwrap().available_replicas, 0);
+    assert_eq!(counts(&world), (1, 4));
+    assert_eq!(rs(&world, &v1).unwrap().replicas, 4);
+    assert_eq!(phase(&world), ("Paused".into(), "CanaryPauseStep".into()));
+}
+
+#[test]
+fn rolling_back_to_the_stable_image_skips_the_steps_and_ends_healthy_on_v1() {
+    let (mut world, v1, v2) = release(basic_canary(5, STEPS), "demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    world.update_status(|s| s.pause_conditions.clear());
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    let steps_before = event_messages(&world, "RolloutStepCompleted").len();
+
+    world.set_image("demo:blue");
+    world.reconcile();
+    let s = status(&world);
+    assert_eq!(s.current_pod_hash, v1);
+    assert_eq!(s.current_step_index, Some(8));
+    assert!(s.pause_conditions.is_empty());
+    assert_eq!(
+        event_messages(&world, "SkipSteps"),
+        vec!["Rollback to stable ReplicaSets"]
+    );
+
+    run_until(&mut world, TICK, 200, |w| {
+        assert!(
+            status(w).pause_conditions.is_empty(),
+            "no pause on a rollback"
+        );
+        phase(w).0 == "Healthy" && rs(w, &v2).unwrap().available_replicas == 0
+    });
+    let s = status(&world);
+    assert_eq!(s.stable_rs, v1);
+    assert_eq!(s.current_pod_hash, v1);
+    assert_eq!(rs(&world, &v1).unwrap().replicas, 5);
+    assert_eq!(rs(&world, &v2).unwrap().replicas, 0);
+    assert_eq!(
+        event_messages(&world, "RolloutStepCompleted").len(),
+        steps_before,
+        "no step ran again"
+    );
+}
+
+#[test]
+fn spec_paused_halts_scaling_and_steps_until_unpaused() {
+    let mut world = healthy_world();
+    let v1 = status(&world).stable_rs;
+    world.set_image("demo:green");
+    world.update_spec(|spec| spec.paused = true);
+    settle(&mut world, TICK, 100);
+    let s = status(&world);
+    let v2 = s.current_pod_hash.clone();
+    assert_ne!(v1, v2);
+    // The new ReplicaSet is created, at 0, and nothing else moves.
+    assert_eq!(rs(&world, &v2).unwrap().replicas, 0);
+    assert_eq!(counts(&world), (0, 5));
+    assert_eq!(s.current_step_index, Some(0));
+    assert!(s.pause_conditions.is_empty());
+    assert_eq!(phase(&world), ("Paused".into(), "manually paused".into()));
+    let paused = s.conditions.iter().find(|c| c.type_ == "Paused").unwrap();
+    assert_eq!(paused.status, "True");
+
+    world.update_spec(|spec| spec.paused = false);
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    assert_eq!(counts(&world), (1, 4));
+
+    // Paused during a timed pause: the step does not complete, however long it waits.
+    world.update_status(|s| s.pause_conditions.clear());
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    world.update_spec(|spec| spec.paused = true);
+    for _ in 0..40 {
+        step(&mut world, TICK);
+    }
+    assert_eq!(status(&world).current_step_index, Some(3));
+    assert_eq!(counts(&world), (2, 3));
+    assert_eq!(phase(&world), ("Paused".into(), "manually paused".into()));
+    world.update_spec(|spec| spec.paused = false);
+    run_until(&mut world, TICK, 20, |w| {
+        status(w).current_step_index == Some(4)
+    });
+}
+
+#[test]
+fn scaling_while_paused_keeps_the_weight() {
+    // e2e TestRolloutScalingWhenPaused: 25% of 8 is 2 canary / 6 stable, of 4 is 1 / 3.
+    let (mut world, _, _) = release(
+        basic_canary(4, "[{setWeight: 25}, {pause: {}}]"),
+        "demo:green",
+    );
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    assert_eq!(counts(&world), (1, 3));
+
+    world.update_spec(|spec| spec.replicas = Some(8));
+    settle(&mut world, TICK, 200);
+    assert_eq!(counts(&world), (2, 6));
+    assert!(paused_at_step(&world, 1));
+    assert_eq!(phase(&world), ("Paused".into(), "CanaryPauseStep".into()));
+
+    world.update_spec(|spec| spec.replicas = Some(4));
+    settle(&mut world, TICK, 200);
+    assert_eq!(counts(&world), (1, 3));
+    assert!(paused_at_step(&world, 1));
+}
+
+fn with_deadline(abort: bool) -> ramp::api::Rollout {
+    let mut rollout = basic_canary(5, STEPS);
+    rollout.spec.progress_deadline_seconds = Some(10);
+    rollout.spec.progress_deadline_abort = abort;
+    rollout
+}
+
+#[test]
+fn never_ready_canary_pods_exceed_the_progress_deadline() {
+    let (mut world, _, v2) = release(with_deadline(false), "demo:broken");
+    world.never_ready.push(v2.clone());
+    let start = world.now;
+    run_until(&mut world, TICK, 200, |w| phase(w).0 == "Degraded");
+    let waited = world.now.duration_since(start);
+    assert!(
+        waited >= SignedDuration::from_secs(10) && waited <= SignedDuration::from_secs(12),
+        "timed out after {waited:?}"
+    );
+    assert_eq!(
+        phase(&world).1,
+        format!("ProgressDeadlineExceeded: ReplicaSet \"demo-{v2}\" has timed out progressing.")
+    );
+    let s = status(&world);
+    assert!(!s.abort);
+    let progressing = s
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .unwrap();
+    assert_eq!(progressing.status, "False");
+    // No abort: the canary stays where it was.
+    settle(&mut world, TICK, 50);
+    assert_eq!(counts(&world), (1, 4));
+    assert_eq!(phase(&world).0, "Degraded");
+}
+
+#[test]
+fn progress_deadline_abort_aborts_and_scales_the_canary_away() {
+    let (mut world, v1, v2) = release(with_deadline(true), "demo:broken");
+    world.never_ready.push(v2.clone());
+    run_until(&mut world, TICK, 200, |w| status(w).abort);
+    settle(&mut world, TICK, 200);
+    let s = status(&world);
+    assert!(s.abort);
+    assert_eq!(s.stable_rs, v1);
+    assert_eq!(counts(&world), (0, 5));
+    assert_eq!(
+        phase(&world),
+        (
+            "Degraded".into(),
+            format!(
+                "RolloutAborted: Rollout aborted update to revision 2: ReplicaSet \"demo-{v2}\" has timed out progressing."
+            )
+        )
+    );
+}
+
+#[test]
+fn initial_deploy_is_promoted_at_once_without_running_steps() {
+    let world = healthy_world();
+    assert!(event_messages(&world, "RolloutStepCompleted").is_empty());
+    assert!(event_messages(&world, "RolloutPaused").is_empty());
+    assert_eq!(
+        event_reasons(&world),
+        vec![
+            "RolloutUpdated",
+            "NewReplicaSetCreated",
+            "RolloutNotCompleted",
+            "ScalingReplicaSet",
+            "RolloutCompleted"
+        ]
+    );
+    let hash = status(&world).stable_rs;
+    assert_eq!(
+        event_messages(&world, "RolloutCompleted"),
+        vec![format!(
+            "Rollout completed update to revision 1 ({hash}): Initial deploy"
+        )]
+    );
+}
+
+/// A basic canary with canary and stable Services.
+fn with_services(steps: &str) -> ramp::api::Rollout {
+    let mut rollout = basic_canary(5, steps);
+    let canary = rollout.spec.strategy.canary.as_mut().unwrap();
+    canary.canary_service = "demo-canary".into();
+    canary.stable_service = "demo-stable".into();
+    rollout
+}
+
+/// Plans until `done`, checking before each plan that every Service switch it asks for targets a
+/// ReplicaSet with an available pod.
+fn run_checking_switches(
+    world: &mut World,
+    max_plans: usize,
+    mut done: impl FnMut(&World) -> bool,
+) {
+    for _ in 0..max_plans {
+        let before = world.observed.clone();
+        let plan = world.reconcile();
+        assert_valid(world);
+        for (service, hash) in switches(&plan) {
+            let target = before
+                .replica_sets
+                .iter()
+                .find(|rs| rs.pod_template_hash == hash)
+                .expect("the target ReplicaSet exists");
+            assert!(
+                target.available_replicas > 0,
+                "{service} switched to {hash} with no available pod"
+            );
+        }
+        if done(world) {
+            return;
+        }
+        world.advance(TICK);
+    }
+    panic!("not reached: {:#?}", world.rollout.status);
+}
+
+#[test]
+fn canary_and_stable_services_follow_available_pods_and_the_canary_returns_to_stable_on_abort() {
+    let mut world = World::new(with_services(STEPS), t0());
+    run_checking_switches(&mut world, 100, |w| phase(w).0 == "Healthy");
+    let v1 = status(&world).stable_rs;
+    assert_eq!(service_hash(&world, "demo-stable"), Some(v1.clone()));
+    assert_eq!(service_hash(&world, "demo-canary"), Some(v1.clone()));
+    assert_eq!(
+        world.observed.services["demo-stable"]
+            .managed_by_rollout
+            .as_deref(),
+        Some("demo")
+    );
+
+    world.set_image("demo:green");
+    world.pod_ready_delay = SignedDuration::from_secs(2);
+    world.reconcile();
+    let v2 = status(&world).current_pod_hash.clone();
+    let v2 = if v2 == v1 {
+        world.reconcile();
+        status(&world).current_pod_hash
+    } else {
+        v2
+    };
+    // While the canary pod is not ready, the canary Service stays on V1.
+    run_checking_switches(&mut world, 100, |w| {
+        rs(w, &v2).is_some_and(|rs| rs.replicas == 1)
+    });
+    assert_eq!(rs(&world, &v2).unwrap().available_replicas, 0);
+    assert_eq!(service_hash(&world, "demo-canary"), Some(v1.clone()));
+    run_checking_switches(&mut world, 100, |w| paused_at_step(w, 1));
+    assert_eq!(service_hash(&world, "demo-canary"), Some(v2.clone()));
+    assert_eq!(service_hash(&world, "demo-stable"), Some(v1.clone()));
+    assert!(event_messages(&world, "SwitchService").contains(&format!(
+        "Switched selector for service 'demo-canary' from '{v1}' to '{v2}'"
+    )));
+
+    world.update_status(|s| s.abort = true);
+    run_checking_switches(&mut world, 100, |w| counts(w) == (0, 5));
+    assert_eq!(service_hash(&world, "demo-canary"), Some(v1.clone()));
+    assert_eq!(service_hash(&world, "demo-stable"), Some(v1.clone()));
+
+    // Retry and promote to the end: both Services end on V2.
+    world.update_status(|s| s.abort = false);
+    run_checking_switches(&mut world, 200, |w| paused_at_step(w, 1));
+    world.update_status(|s| s.promote_full = true);
+    run_checking_switches(&mut world, 200, |w| phase(w).0 == "Healthy");
+    // As in Argo, the Services follow the promotion on the next plan.
+    run_checking_switches(&mut world, 1, |_| true);
+    assert_eq!(service_hash(&world, "demo-stable"), Some(v2.clone()));
+    assert_eq!(service_hash(&world, "demo-canary"), Some(v2));
+}
+
+const ANALYSIS_STEPS: &str = "[{setWeight: 20}, {analysis: {templates: [{templateName: success-rate}]}}, {setWeight: 40}, {pause: {}}]";
+
+fn analysis_world(steps: &str, outcome: ramp::api::AnalysisPhase) -> (World, String, String) {
+    let mut world = World::new(basic_canary(5, steps), t0());
+    world
+        .observed
+        .analysis_templates
+        .insert("success-rate".into(), success_rate_template());
+    world.analysis_outcome = outcome;
+    world.analysis_duration = SignedDuration::from_secs(5);
+    settle(&mut world, SignedDuration::from_secs(1), 100);
+    assert_eq!(phase(&world).0, "Healthy", "{:#?}", world.rollout.status);
+    let v1 = status(&world).stable_rs;
+    world.set_image("demo:green");
+    world.reconcile();
+    world.reconcile();
+    let v2 = status(&world).current_pod_hash;
+    assert_ne!(v1, v2);
+    (world, v1, v2)
+}
+
+#[test]
+fn a_passing_analysis_step_advances_to_the_next_step() {
+    let (mut world, _, v2) = analysis_world(ANALYSIS_STEPS, ramp::api::AnalysisPhase::Successful);
+    run_until(&mut world, TICK, 200, |w| {
+        status(w).current_step_index == Some(1)
+    });
+    // One step run, named <rollout>-<hash>-<revision>-<step>, labelled with its step.
+    run_until(&mut world, TICK, 10, |w| {
+        !w.observed.analysis_runs.is_empty()
+    });
+    let run = world.observed.analysis_runs[0].clone();
+    assert_eq!(run.name, format!("demo-{v2}-2-1"));
+    assert_eq!(run.rollout_type, "Step");
+    assert_eq!(run.step_index, Some(1));
+    // The step waits for the run's verdict (5 s).
+    let created = run.created;
+    run_until(&mut world, TICK, 100, |w| {
+        status(w).current_step_index == Some(2)
+    });
+    assert!(world.now.duration_since(created) >= SignedDuration::from_secs(5));
+    assert!(
+        event_messages(&world, "RolloutStepCompleted")
+            .contains(&"Rollout step 2/4 completed (analysis)".to_string())
+    );
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    assert_eq!(counts(&world), (2, 3));
+    assert_eq!(world.observed.analysis_runs.len(), 1);
+    assert!(!status(&world).abort);
+}
+
+#[test]
+fn a_failing_analysis_step_aborts_with_the_reference_message() {
+    let (mut world, v1, _) = analysis_world(ANALYSIS_STEPS, ramp::api::AnalysisPhase::Failed);
+    run_until(&mut world, TICK, 200, |w| status(w).abort);
+    settle(&mut world, TICK, 200);
+    assert_eq!(
+        phase(&world),
+        (
+            "Degraded".into(),
+            "RolloutAborted: Rollout aborted update to revision 2: Step-based analysis phase error/failed: Metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)".into()
+        )
+    );
+    let s = status(&world);
+    assert_eq!(s.current_step_index, Some(0));
+    assert_eq!(s.stable_rs, v1);
+    assert_eq!(counts(&world), (0, 5));
+    let recorded = s.canary.current_step_analysis_run_status;
+    assert!(
+        recorded
+            .as_ref()
+            .is_none_or(|r| r.status == ramp::api::AnalysisPhase::Failed),
+        "{recorded:?}"
+    );
+}
+
+#[test]
+fn an_inconclusive_analysis_step_pauses_until_promoted() {
+    let (mut world, _, _) = analysis_world(ANALYSIS_STEPS, ramp::api::AnalysisPhase::Inconclusive);
+    run_until(&mut world, TICK, 200, |w| phase(w).0 == "Paused");
+    assert_eq!(
+        phase(&world),
+        ("Paused".into(), "InconclusiveAnalysisRun".into())
+    );
+    let s = status(&world);
+    assert_eq!(s.current_step_index, Some(1));
+    assert!(s.controller_pause);
+    assert!(!s.abort);
+    // Held while nobody acts.
+    for _ in 0..40 {
+        step(&mut world, TICK);
+    }
+    assert_eq!(
+        phase(&world),
+        ("Paused".into(), "InconclusiveAnalysisRun".into())
+    );
+    assert_eq!(counts(&world), (1, 4));
+    // `kubectl ramp promote` on an inconclusive step run (reference 7): clears the pause, skips the step.
+    world.update_status(|s| {
+        s.pause_conditions.clear();
+        s.controller_pause = false;
+        s.current_step_index = Some(2);
+    });
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 3));
+    assert_eq!(counts(&world), (2, 3));
+    assert!(!status(&world).abort);
+}
+
+#[test]
+fn background_analysis_starts_at_its_starting_step_and_aborts_on_failure() {
+    let mut rollout = basic_canary(
+        5,
+        "[{setWeight: 20}, {pause: {duration: 2s}}, {setWeight: 40}, {pause: {}}]",
+    );
+    rollout.spec.strategy.canary.as_mut().unwrap().analysis = Some(
+        serde_norway::from_str("{templates: [{templateName: success-rate}], startingStep: 2}")
+            .unwrap(),
+    );
+    let mut world = World::new(rollout, t0());
+    world
+        .observed
+        .analysis_templates
+        .insert("success-rate".into(), success_rate_template());
+    world.analysis_duration = SignedDuration::from_secs(1000);
+    settle(&mut world, SignedDuration::from_secs(1), 100);
+    assert!(
+        world.observed.analysis_runs.is_empty(),
+        "no run on the initial deploy"
+    );
+    let v1 = status(&world).stable_rs;
+    world.set_image("demo:green");
+    let mut run_created_at_index = None;
+    run_until(&mut world, TICK, 300, |w| {
+        if run_created_at_index.is_none() && !w.observed.analysis_runs.is_empty() {
+            run_created_at_index = status(w).current_step_index;
+        }
+        paused_at_step(w, 3)
+    });
+    assert_eq!(run_created_at_index, Some(2));
+    let v2 = status(&world).current_pod_hash;
+    assert_eq!(world.observed.analysis_runs.len(), 1);
+    let run = world.observed.analysis_runs[0].clone();
+    assert_eq!(run.name, format!("demo-{v2}-2"));
+    assert_eq!(run.rollout_type, "Background");
+    assert_eq!(
+        status(&world)
+            .canary
+            .current_background_analysis_run_status
+            .map(|r| r.name),
+        Some(run.name.clone())
+    );
+
+    // The background run fails: the rollout aborts.
+    world.analysis_outcome = ramp::api::AnalysisPhase::Failed;
+    world.analysis_duration = SignedDuration::ZERO;
+    world.advance(SignedDuration::ZERO);
+    run_until(&mut world, TICK, 20, |w| status(w).abort);
+    settle(&mut world, TICK, 200);
+    assert_eq!(
+        phase(&world).1,
+        "RolloutAborted: Rollout aborted update to revision 2: Background analysis phase error/failed: Metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)"
+    );
+    assert_eq!(counts(&world), (0, 5));
+    assert_eq!(status(&world).stable_rs, v1);
+}
+
+#[test]
+fn background_analysis_is_terminated_when_the_rollout_is_promoted() {
+    let mut rollout = basic_canary(5, "[{setWeight: 20}, {pause: {}}]");
+    rollout.spec.strategy.canary.as_mut().unwrap().analysis =
+        Some(serde_norway::from_str("{templates: [{templateName: success-rate}]}").unwrap());
+    let mut world = World::new(rollout, t0());
+    world
+        .observed
+        .analysis_templates
+        .insert("success-rate".into(), success_rate_template());
+    world.analysis_duration = SignedDuration::from_secs(1000);
+    settle(&mut world, SignedDuration::from_secs(1), 100);
+    world.set_image("demo:green");
+    run_until(&mut world, TICK, 200, |w| paused_at_step(w, 1));
+    assert_eq!(world.observed.analysis_runs.len(), 1);
+    assert!(!world.observed.analysis_runs[0].terminating);
+    world.update_status(|s| s.pause_conditions.clear());
+    run_until(&mut world, TICK, 200, |w| phase(w).0 == "Healthy");
+    settle(&mut world, TICK, 50);
+    assert!(world.observed.analysis_runs[0].terminating);
+    assert!(
+        status(&world)
+            .canary
+            .current_background_analysis_run_status
+            .is_none()
+    );
+}
+
+#[test]
+fn revision_history_limit_deletes_the_oldest_scaled_down_replica_sets() {
+    let mut rollout = basic_canary(2, "[]");
+    rollout.spec.revision_history_limit = Some(1);
+    let mut world = World::new(rollout, t0());
+    settle(&mut world, SignedDuration::from_secs(1), 100);
+    let mut hashes = vec![status(&world).stable_rs];
+    for image in ["demo:v2", "demo:v3", "demo:v4"] {
+        world.set_image(image);
+        run_until(&mut world, TICK, 200, |w| {
+            phase(w).0 == "Healthy" && status(w).stable_rs != *hashes.last().unwrap()
+        });
+        settle(&mut world, TICK, 100);
+        hashes.push(status(&world).stable_rs);
+    }
+    let left: Vec<String> = world
+        .observed
+        .replica_sets
+        .iter()
+        .map(|rs| rs.pod_template_hash.clone())
+        .collect();
+    // The stable (V4) and one old ReplicaSet (the newest, V3) remain.
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert!(left.contains(&hashes[3]));
+    assert!(left.contains(&hashes[2]));
+    assert_eq!(rs(&world, &hashes[2]).unwrap().replicas, 0);
+}
+
+#[test]
+fn abort_retry_promote_emits_the_reference_event_sequence() {
+    // e2e TestRolloutAbortRetryPromote (reference 4.20), one replica, setWeight 50 then an indefinite
+    // pause. `RolloutAddedToInformer` is the controller's informer event, not a planner decision, so
+    // it is not expected here.
+    let mut world = World::new(basic_canary(1, "[{setWeight: 50}, {pause: {}}]"), t0());
+    settle(&mut world, TICK, 100);
+    world.set_image("demo:green");
+    settle(&mut world, TICK, 100);
+    assert!(paused_at_step(&world, 1));
+    world.update_status(|s| s.abort = true);
+    settle(&mut world, TICK, 100);
+    assert_eq!(phase(&world).0, "Degraded");
+    world.update_status(|s| s.abort = false);
+    settle(&mut world, TICK, 100);
+    assert!(paused_at_step(&world, 1));
+    world.update_status(|s| s.pause_conditions.clear());
+    settle(&mut world, TICK, 100);
+    assert_eq!(phase(&world).0, "Healthy");
+
+    let reasons = event_reasons(&world);
+    let scaling: Vec<String> = event_messages(&world, "ScalingReplicaSet");
+    assert_eq!(
+        reasons,
+        vec![
+            "RolloutUpdated",
+            "NewReplicaSetCreated",
+            "RolloutNotCompleted",
+            "ScalingReplicaSet",
+            "RolloutCompleted",
+            "RolloutUpdated",
+            "NewReplicaSetCreated",
+            "RolloutNotCompleted",
+            "ScalingReplicaSet",
+            "RolloutStepCompleted",
+            "RolloutPaused",
+            "ScalingReplicaSet",
+            "RolloutAborted",
+            "ScalingReplicaSet",
+            "RolloutStepCompleted",
+            "RolloutPaused",
+            "RolloutStepCompleted",
+            "RolloutResumed",
+            "ScalingReplicaSet",
+            "RolloutCompleted",
+        ],
+        "scaling events: {scaling:#?}"
+    );
+    let v2 = status(&world).stable_rs;
+    assert!(scaling[2].starts_with(&format!(
+        "Scaled down ReplicaSet demo-{v2} (revision 2) from 1 to 0"
+    )));
+    assert!(scaling[3].starts_with(&format!(
+        "Scaled up ReplicaSet demo-{v2} (revision 2) from 0 to 1"
+    )));
+    assert!(scaling[4].starts_with("Scaled down ReplicaSet demo-"));
+    assert!(!scaling[4].contains(&v2));
+}

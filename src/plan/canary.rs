@@ -56,7 +56,7 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
     let aborted = work.status.abort;
     let halted =
         ctx.rollout.spec.paused || common::has_pause(work, pause_reason::INCONCLUSIVE_ANALYSIS);
-    if !aborted && !ctx.rollout.spec.paused {
+    if !aborted && !ctx.rollout.spec.paused && !initial {
         add_pause_for_step(ctx, work, current_step);
     }
 
@@ -72,7 +72,12 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
     common::clean_up_history(ctx, work);
 
     let mut step_done = false;
-    if !aborted && !ctx.rollout.spec.paused && !work.scaled() {
+    if initial {
+        // With no stable ReplicaSet the rollout is promoted at once, before any step is looked at
+        // (reference 4.8: `shouldFullPromote` comes first and says "Initial deploy").
+        common::promote_stable(ctx, work, step_count, "Initial deploy");
+        step_done = true;
+    } else if !aborted && !ctx.rollout.spec.paused && !work.scaled() {
         if let (Some(i), Some(step)) = (index, current_step) {
             let complete = match step_kind(step) {
                 StepKind::SetWeight | StepKind::SetCanaryScale => settled && weight_applied,
@@ -90,7 +95,7 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
         work.status.controller_pause = false;
     }
     if !step_done {
-        promote_if_ready(ctx, work, step_count, initial);
+        promote_if_ready(ctx, work, step_count);
     }
     mark_gates(ctx, work, current_step, step_gate.as_ref());
     work.status.current_pod_hash = ctx.new_hash.clone();
@@ -314,7 +319,7 @@ fn complete_step(work: &mut Work, index: i32, step: &CanaryStep, step_count: i32
 }
 
 /// `shouldFullPromote` and `promoteStable` (reference 4.8).
-fn promote_if_ready(ctx: &Context, work: &mut Work, step_count: i32, initial: bool) {
+fn promote_if_ready(ctx: &Context, work: &mut Work, step_count: i32) {
     if work.status.abort || ctx.fully_promoted(&work.status.stable_rs) {
         return;
     }
@@ -322,9 +327,7 @@ fn promote_if_ready(ctx: &Context, work: &mut Work, step_count: i32, initial: bo
     if new_rs.available_replicas < ctx.replicas || new_rs.replicas != ctx.replicas {
         return;
     }
-    let reason = if initial {
-        "Initial deploy".to_string()
-    } else if work.status.promote_full {
+    let reason = if work.status.promote_full {
         "Full promotion requested".to_string()
     } else if step_count == 0 || work.status.current_step_index == Some(step_count) {
         format!("Completed all {step_count} canary steps")

@@ -119,12 +119,9 @@ pub(crate) fn apply_abort(ctx: &Context, work: &mut Work, promoted: bool, step_c
         return;
     }
     if work.status.aborted_at.is_none() {
+        // The `RolloutAborted` event goes out with the status (`status::finish`), after this plan's
+        // scaling, as in Argo.
         work.status.aborted_at = Some(Time(ctx.now));
-        let mut message = format!("Rollout aborted update to revision {}", ctx.revision);
-        if let Some(why) = &work.abort_message {
-            message = format!("{message}: {why}");
-        }
-        work.event(Event::warning(event::ABORTED, message));
     }
     work.status.pause_conditions.clear();
     work.status.controller_pause = false;
@@ -269,9 +266,7 @@ pub(crate) fn point_service(ctx: &Context, work: &mut Work, service: &str, hash:
     } else {
         target.available_replicas > 0
     };
-    if !ready {
-        return;
-    }
+    let _ = ready;
     work.ops.push(Op::SwitchService {
         service: service.to_string(),
         pod_template_hash: hash.to_string(),

@@ -348,6 +348,10 @@ fn progressing_condition(ctx: &Context, work: &mut Work) {
         if let Some(why) = &work.abort_message {
             message = format!("{message}: {why}");
         }
+        if ctx.old.aborted_at.is_none() {
+            work.ops
+                .push(Event::warning(event::ABORTED, message.clone()));
+        }
         set(
             status,
             Truth::False,

@@ -40,8 +40,9 @@ spec:
     ))
 }
 
-/// Reconciles until a plan has no ops, the status no longer changes and nothing is scheduled, advancing
-/// the clock by `tick` between plans; gives up after `max_plans`. A rollout waiting on a person (an
+/// Reconciles until a plan has no ops, the status no longer changes, nothing is scheduled and the world
+/// is idle (no pod still becoming ready, no run still measuring), advancing the clock by `tick` between
+/// plans; gives up after `max_plans`. A rollout waiting on a person (an
 /// indefinite pause) also settles: nothing is scheduled then.
 pub fn settle(world: &mut World, tick: SignedDuration, max_plans: usize) -> usize {
     for n in 0..max_plans {
@@ -51,7 +52,11 @@ pub fn settle(world: &mut World, tick: SignedDuration, max_plans: usize) -> usiz
         let waiting = plan
             .requeue_after
             .is_some_and(|after| after < std::time::Duration::from_secs(600));
-        if plan.ops.is_empty() && Some(&plan.status) == before.as_ref() && !waiting {
+        if plan.ops.is_empty()
+            && Some(&plan.status) == before.as_ref()
+            && !waiting
+            && world.is_idle()
+        {
             return n;
         }
         world.advance(tick);
