@@ -172,10 +172,10 @@ fn reference_basic_canary_walks_every_step_with_the_reference_counts_and_pause_d
             left_at.push((last_index, w.now));
             last_index = index;
         }
-        if let Some(pause) = s.pause_conditions.first() {
-            if at_pause.last().is_none_or(|(i, _, _)| *i != index) {
-                at_pause.push((index, counts(w), pause.start_time.0));
-            }
+        if let Some(pause) = s.pause_conditions.first()
+            && at_pause.last().is_none_or(|(i, _, _)| *i != index)
+        {
+            at_pause.push((index, counts(w), pause.start_time.0));
         }
         s.phase == "Healthy"
     });

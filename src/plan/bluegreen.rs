@@ -181,16 +181,13 @@ fn read_back_selectors(ctx: &Context, work: &mut Work, blue_green: &BlueGreenStr
 
 /// `NewRSNewReplicas`: previewReplicaCount until the preview may scale up, then the full count.
 fn new_rs_size(ctx: &Context, work: &Work, blue_green: &BlueGreenStrategy) -> i32 {
+    let status = &work.status;
+    let full_size = status.promote_full
+        || (status.blue_green.scale_up_preview_check_point && !ctx.rollout.spec.paused)
+        || status.blue_green.active_selector == ctx.new_hash
+        || status.blue_green.active_selector.is_empty();
     match blue_green.preview_replica_count {
-        Some(preview)
-            if !work.status.promote_full
-                && !(work.status.blue_green.scale_up_preview_check_point
-                    && !ctx.rollout.spec.paused)
-                && work.status.blue_green.active_selector != ctx.new_hash
-                && !work.status.blue_green.active_selector.is_empty() =>
-        {
-            preview.clamp(0, ctx.replicas)
-        }
+        Some(preview) if !full_size => preview.clamp(0, ctx.replicas),
         _ => ctx.replicas,
     }
 }
@@ -216,11 +213,11 @@ fn scale(
             return;
         }
     }
-    if let Some(stable) = ctx.stable_distinct() {
-        if stable.replicas != ctx.replicas {
-            common::scale_rs(ctx, work, stable, ctx.replicas);
-            return;
-        }
+    if let Some(stable) = ctx.stable_distinct()
+        && stable.replicas != ctx.replicas
+    {
+        common::scale_rs(ctx, work, stable, ctx.replicas);
+        return;
     }
     // Old ReplicaSets, except one a Service still selects.
     let post_running = blue_green.post_promotion_analysis.is_some()
@@ -360,34 +357,34 @@ fn run_analysis(
             pre_gate = Some(Gate::Waiting);
         }
     }
-    if let Some(post) = &blue_green.post_promotion_analysis {
-        if active == ctx.new_hash {
-            let recorded = work
-                .status
-                .blue_green
-                .post_promotion_analysis_run_status
-                .clone();
-            let fresh = retried
-                || (user_resumed
-                    && recorded
-                        .as_ref()
-                        .is_some_and(|r| r.status == crate::api::AnalysisPhase::Inconclusive));
-            let (run, gate) = ensure_run(
-                ctx,
-                work,
-                AnalysisKind::PostPromotion,
-                None,
-                post,
-                &recorded,
-                fresh,
-            );
-            if let Some(run) = &run {
-                current.push(run.name.clone());
-            }
-            work.status.blue_green.post_promotion_analysis_run_status = run;
-            react(work, &gate, "Blue/green post-promotion");
-            post_gate = Some(gate);
+    if let Some(post) = &blue_green.post_promotion_analysis
+        && active == ctx.new_hash
+    {
+        let recorded = work
+            .status
+            .blue_green
+            .post_promotion_analysis_run_status
+            .clone();
+        let fresh = retried
+            || (user_resumed
+                && recorded
+                    .as_ref()
+                    .is_some_and(|r| r.status == crate::api::AnalysisPhase::Inconclusive));
+        let (run, gate) = ensure_run(
+            ctx,
+            work,
+            AnalysisKind::PostPromotion,
+            None,
+            post,
+            &recorded,
+            fresh,
+        );
+        if let Some(run) = &run {
+            current.push(run.name.clone());
         }
+        work.status.blue_green.post_promotion_analysis_run_status = run;
+        react(work, &gate, "Blue/green post-promotion");
+        post_gate = Some(gate);
     }
     let current: Vec<&str> = current.iter().map(String::as_str).collect();
     tidy_runs(ctx, work, &current);

@@ -77,18 +77,20 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
         // (reference 4.8: `shouldFullPromote` comes first and says "Initial deploy").
         common::promote_stable(ctx, work, step_count, "Initial deploy");
         step_done = true;
-    } else if !aborted && !ctx.rollout.spec.paused && !work.scaled() {
-        if let (Some(i), Some(step)) = (index, current_step) {
-            let complete = match step_kind(step) {
-                StepKind::SetWeight | StepKind::SetCanaryScale => settled && weight_applied,
-                StepKind::Pause => pause_complete(ctx, work, step),
-                StepKind::Analysis => step_gate == Some(Gate::Passed),
-                StepKind::Unsupported => false,
-            };
-            if complete {
-                complete_step(work, i, step, step_count);
-                step_done = true;
-            }
+    } else if !aborted
+        && !ctx.rollout.spec.paused
+        && !work.scaled()
+        && let (Some(i), Some(step)) = (index, current_step)
+    {
+        let complete = match step_kind(step) {
+            StepKind::SetWeight | StepKind::SetCanaryScale => settled && weight_applied,
+            StepKind::Pause => pause_complete(ctx, work, step),
+            StepKind::Analysis => step_gate == Some(Gate::Passed),
+            StepKind::Unsupported => false,
+        };
+        if complete {
+            complete_step(work, i, step, step_count);
+            step_done = true;
         }
     }
     if work.status.controller_pause && work.status.pause_conditions.is_empty() {
@@ -470,17 +472,17 @@ fn scale(
         new_target = hold_aborted_canary(ctx, work, canary, new_target);
     }
 
-    if let Some(stable) = stable_rs {
-        if stable.replicas != stable_target {
-            common::scale_rs(ctx, work, stable, stable_target);
-            return false;
-        }
+    if let Some(stable) = stable_rs
+        && stable.replicas != stable_target
+    {
+        common::scale_rs(ctx, work, stable, stable_target);
+        return false;
     }
-    if let Some(new_rs) = new_rs {
-        if new_rs.replicas != new_target {
-            common::scale_rs(ctx, work, new_rs, new_target);
-            return false;
-        }
+    if let Some(new_rs) = new_rs
+        && new_rs.replicas != new_target
+    {
+        common::scale_rs(ctx, work, new_rs, new_target);
+        return false;
     }
     let others_settled = if routed {
         common::scale_down_others_after_delay(

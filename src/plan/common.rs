@@ -266,7 +266,9 @@ pub(crate) fn point_service(ctx: &Context, work: &mut Work, service: &str, hash:
     } else {
         target.available_replicas > 0
     };
-    let _ = ready;
+    if !ready {
+        return;
+    }
     work.ops.push(Op::SwitchService {
         service: service.to_string(),
         pod_template_hash: hash.to_string(),

@@ -12,7 +12,7 @@ use crate::api::rollout::RolloutAnalysis;
 #[derive(Clone, Debug, PartialEq)]
 pub enum Op {
     /// Create a ReplicaSet for the Rollout, controlled by it (owner reference with `controller: true`).
-    CreateReplicaSet(NewReplicaSet),
+    CreateReplicaSet(Box<NewReplicaSet>),
     /// Set a ReplicaSet's `spec.replicas`, and its desired-replicas annotation to the rollout's replicas.
     ScaleReplicaSet {
         /// Name of the ReplicaSet.

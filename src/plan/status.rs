@@ -148,7 +148,7 @@ pub(crate) fn invalid_spec(rollout: &Rollout, message: String, now: Timestamp) -
 pub(crate) fn create_new_replica_set(ctx: &Context, work: &mut Work) {
     let replica_set = new_replica_set(ctx);
     let name = replica_set.name.clone();
-    work.ops.push(Op::CreateReplicaSet(replica_set));
+    work.ops.push(Op::CreateReplicaSet(Box::new(replica_set)));
     sync_rollout_revision(ctx, work);
     work.event(Event::normal(
         event::NEW_RS_CREATED,
