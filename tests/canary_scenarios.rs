@@ -937,3 +937,38 @@ fn abort_retry_promote_emits_the_reference_event_sequence() {
     assert!(scaling[4].starts_with("Scaled down ReplicaSet demo-"));
     assert!(!scaling[4].contains(&v2));
 }
+
+#[test]
+fn stable_service_always_selects_available_pods_through_the_end_of_a_basic_canary() {
+    let mut world = World::new(with_services(STEPS), t0());
+    settle(&mut world, TICK, 100);
+    world.set_image("demo:green");
+    world.pod_ready_delay = SignedDuration::from_secs(3);
+    for _ in 0..400 {
+        let plan = world.reconcile();
+        if status(&world)
+            .pause_conditions
+            .iter()
+            .any(|p| p.reason == "CanaryPauseStep")
+            && plan.requeue_after.is_none()
+        {
+            world.update_status(|s| s.pause_conditions.clear());
+        }
+        let selected = service_hash(&world, "demo-stable").expect("stable Service selects a hash");
+        let available = rs(&world, &selected).map_or(0, |rs| rs.available_replicas);
+        assert!(
+            available > 0,
+            "the stable Service selects {selected}, which has no available pod: {:#?}",
+            world.observed.replica_sets
+        );
+        if phase(&world).0 == "Healthy"
+            && status(&world).stable_rs == status(&world).current_pod_hash
+        {
+            let new = status(&world).current_pod_hash;
+            assert_eq!(service_hash(&world, "demo-stable"), Some(new));
+            return;
+        }
+        world.advance(TICK);
+    }
+    panic!("the release did not finish: {:#?}", world.rollout.status);
+}

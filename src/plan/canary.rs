@@ -66,7 +66,7 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
     } else {
         scale(ctx, work, canary, steps, weight, promoted || initial)
     };
-    switch_services(ctx, work, canary, promoted);
+    switch_services(ctx, work, canary, promoted, weight);
     let weight_applied = set_traffic_weight(ctx, work, canary, steps, weight, settled);
     common::restart_pods(ctx, work, canary_max_unavailable(ctx, canary));
     common::clean_up_history(ctx, work);
@@ -475,6 +475,21 @@ fn scale(
     if let Some(stable) = stable_rs
         && stable.replicas != stable_target
     {
+        // A ReplicaSet the stable Service selects is not drained while maxSurge leaves room for the
+        // new ReplicaSet to run every replica beside it: the new one grows first, the Service is
+        // handed over (`switch_services`), then the stable drains. Without that room, Argo's order.
+        let others_total: i32 = ctx.other_rs.iter().map(|rs| rs.replicas).sum();
+        if stable_target == 0
+            && !routed
+            && selects(ctx, &canary.stable_service, &stable.pod_template_hash)
+            && stable.replicas + others_total <= surge
+            && let Some(new_rs) = new_rs
+        {
+            if new_rs.replicas < replicas {
+                common::scale_rs(ctx, work, new_rs, replicas);
+            }
+            return false;
+        }
         common::scale_rs(ctx, work, stable, stable_target);
         return false;
     }
@@ -556,10 +571,21 @@ fn hold_aborted_canary(
 
 /// Points the stable Service at the stable pods and the canary Service at the canary pods (at the stable
 /// ones after an abort), never at a ReplicaSet with no available pod (reference 3.5).
-fn switch_services(ctx: &Context, work: &mut Work, canary: &CanaryStrategy, promoted: bool) {
+fn switch_services(
+    ctx: &Context,
+    work: &mut Work,
+    canary: &CanaryStrategy,
+    promoted: bool,
+    weight: i32,
+) {
     let stable_hash = work.status.stable_rs.clone();
     if !canary.stable_service.is_empty() && !stable_hash.is_empty() {
-        common::point_service(ctx, work, &canary.stable_service, &stable_hash);
+        let target = if hand_stable_service_over(ctx, work, canary, weight) {
+            ctx.new_hash.clone()
+        } else {
+            stable_hash.clone()
+        };
+        common::point_service(ctx, work, &canary.stable_service, &target);
     }
     if !canary.canary_service.is_empty() {
         let target = if (work.status.abort || promoted) && !stable_hash.is_empty() {
@@ -569,6 +595,38 @@ fn switch_services(ctx: &Context, work: &mut Work, canary: &CanaryStrategy, prom
         };
         common::point_service(ctx, work, &canary.canary_service, &target);
     }
+}
+
+/// A basic canary at full weight drains the stable ReplicaSet before promotion (reference 4.4). Argo
+/// switches the stable Service only at promotion, so for a moment it selects no pod. Ramp hands the
+/// Service to the new ReplicaSet as soon as that one runs every replica, and drains the stable after.
+fn hand_stable_service_over(
+    ctx: &Context,
+    work: &Work,
+    canary: &CanaryStrategy,
+    weight: i32,
+) -> bool {
+    canary.traffic_routing.is_none()
+        && !work.status.abort
+        && weight >= canary.max_traffic_weight()
+        && ctx.stable_distinct().is_some()
+        && ctx
+            .new_rs
+            .is_some_and(|rs| rs.available_replicas >= ctx.replicas)
+}
+
+/// True when the Service exists and selects this pod-template hash.
+fn selects(ctx: &Context, service: &str, hash: &str) -> bool {
+    !service.is_empty()
+        && ctx
+            .observed
+            .services
+            .get(service)
+            .and_then(|svc| {
+                svc.selector
+                    .get(crate::api::constants::POD_TEMPLATE_HASH_LABEL)
+            })
+            .is_some_and(|selected| selected == hash)
 }
 
 /// With traffic routing, moves the canary weight (reference 4.19). Returns true when the router carries
