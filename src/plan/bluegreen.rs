@@ -328,23 +328,15 @@ fn run_analysis(
                 .blue_green
                 .pre_promotion_analysis_run_status
                 .clone();
-            let fresh = retried
-                || (user_resumed
-                    && recorded
-                        .as_ref()
-                        .is_some_and(|r| r.status == crate::api::AnalysisPhase::Inconclusive));
-            let (run, gate) = ensure_run(
+            let (run, gate) = promotion_gate(
                 ctx,
                 work,
                 AnalysisKind::PrePromotion,
-                None,
                 pre,
-                &recorded,
-                fresh,
+                recorded,
+                retried || user_resumed,
             );
-            if let Some(run) = &run {
-                current.push(run.name.clone());
-            }
+            current.extend(run.as_ref().map(|r| r.name.clone()));
             work.status.blue_green.pre_promotion_analysis_run_status = run;
             react(work, &gate, "Blue/green pre-promotion");
             pre_gate = Some(gate);
@@ -365,23 +357,15 @@ fn run_analysis(
             .blue_green
             .post_promotion_analysis_run_status
             .clone();
-        let fresh = retried
-            || (user_resumed
-                && recorded
-                    .as_ref()
-                    .is_some_and(|r| r.status == crate::api::AnalysisPhase::Inconclusive));
-        let (run, gate) = ensure_run(
+        let (run, gate) = promotion_gate(
             ctx,
             work,
             AnalysisKind::PostPromotion,
-            None,
             post,
-            &recorded,
-            fresh,
+            recorded,
+            retried || user_resumed,
         );
-        if let Some(run) = &run {
-            current.push(run.name.clone());
-        }
+        current.extend(run.as_ref().map(|r| r.name.clone()));
         work.status.blue_green.post_promotion_analysis_run_status = run;
         react(work, &gate, "Blue/green post-promotion");
         post_gate = Some(gate);
@@ -389,4 +373,22 @@ fn run_analysis(
     let current: Vec<&str> = current.iter().map(String::as_str).collect();
     tidy_runs(ctx, work, &current);
     (pre_gate, post_gate)
+}
+
+/// The run a pre- or post-promotion gate waits on. `restart` (a retry, or a person promoting) asks for a
+/// new run when the recorded one was inconclusive or after a retry.
+fn promotion_gate(
+    ctx: &Context,
+    work: &mut Work,
+    kind: AnalysisKind,
+    analysis: &crate::api::rollout::RolloutAnalysis,
+    recorded: Option<crate::api::rollout::RolloutAnalysisRunStatus>,
+    restart: bool,
+) -> (Option<crate::api::rollout::RolloutAnalysisRunStatus>, Gate) {
+    let retried = ctx.old.aborted_at.is_some() && !work.status.abort;
+    let inconclusive = recorded
+        .as_ref()
+        .is_some_and(|r| r.status == crate::api::AnalysisPhase::Inconclusive);
+    let fresh = retried || (restart && inconclusive);
+    ensure_run(ctx, work, kind, None, analysis, &recorded, fresh)
 }
