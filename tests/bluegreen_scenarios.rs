@@ -72,28 +72,8 @@ fn paused_for(world: &World, reason: &str) -> bool {
 }
 
 /// Plans until `done`, checking that no Service is ever switched to a ReplicaSet with no available pod.
-fn run(world: &mut World, max_plans: usize, mut done: impl FnMut(&World) -> bool) {
-    for _ in 0..max_plans {
-        let before = world.observed.clone();
-        let plan = world.reconcile();
-        assert_valid(world);
-        for (service, hash) in switches(&plan) {
-            let target = before
-                .replica_sets
-                .iter()
-                .find(|rs| rs.pod_template_hash == hash)
-                .expect("target exists");
-            assert!(
-                target.available_replicas > 0,
-                "{service} switched to {hash} with no available pod"
-            );
-        }
-        if done(world) {
-            return;
-        }
-        world.advance(TICK);
-    }
-    panic!("not reached: {:#?}", world.rollout.status);
+fn run(world: &mut World, max_plans: usize, done: impl FnMut(&World) -> bool) {
+    run_checking_switches(world, TICK, max_plans, done);
 }
 
 #[test]

@@ -574,40 +574,10 @@ fn with_services(steps: &str) -> ramp::api::Rollout {
     rollout
 }
 
-/// Plans until `done`, checking before each plan that every Service switch it asks for targets a
-/// ReplicaSet with an available pod.
-fn run_checking_switches(
-    world: &mut World,
-    max_plans: usize,
-    mut done: impl FnMut(&World) -> bool,
-) {
-    for _ in 0..max_plans {
-        let before = world.observed.clone();
-        let plan = world.reconcile();
-        assert_valid(world);
-        for (service, hash) in switches(&plan) {
-            let target = before
-                .replica_sets
-                .iter()
-                .find(|rs| rs.pod_template_hash == hash)
-                .expect("the target ReplicaSet exists");
-            assert!(
-                target.available_replicas > 0,
-                "{service} switched to {hash} with no available pod"
-            );
-        }
-        if done(world) {
-            return;
-        }
-        world.advance(TICK);
-    }
-    panic!("not reached: {:#?}", world.rollout.status);
-}
-
 #[test]
 fn canary_and_stable_services_follow_available_pods_and_the_canary_returns_to_stable_on_abort() {
     let mut world = World::new(with_services(STEPS), t0());
-    run_checking_switches(&mut world, 100, |w| phase(w).0 == "Healthy");
+    run_checking_switches(&mut world, TICK, 100, |w| phase(w).0 == "Healthy");
     let v1 = status(&world).stable_rs;
     assert_eq!(service_hash(&world, "demo-stable"), Some(v1.clone()));
     assert_eq!(service_hash(&world, "demo-canary"), Some(v1.clone()));
@@ -629,12 +599,12 @@ fn canary_and_stable_services_follow_available_pods_and_the_canary_returns_to_st
         v2
     };
     // While the canary pod is not ready, the canary Service stays on V1.
-    run_checking_switches(&mut world, 100, |w| {
+    run_checking_switches(&mut world, TICK, 100, |w| {
         rs(w, &v2).is_some_and(|rs| rs.replicas == 1)
     });
     assert_eq!(rs(&world, &v2).unwrap().available_replicas, 0);
     assert_eq!(service_hash(&world, "demo-canary"), Some(v1.clone()));
-    run_checking_switches(&mut world, 100, |w| paused_at_step(w, 1));
+    run_checking_switches(&mut world, TICK, 100, |w| paused_at_step(w, 1));
     assert_eq!(service_hash(&world, "demo-canary"), Some(v2.clone()));
     assert_eq!(service_hash(&world, "demo-stable"), Some(v1.clone()));
     assert!(event_messages(&world, "SwitchService").contains(&format!(
@@ -642,17 +612,17 @@ fn canary_and_stable_services_follow_available_pods_and_the_canary_returns_to_st
     )));
 
     world.update_status(|s| s.abort = true);
-    run_checking_switches(&mut world, 100, |w| counts(w) == (0, 5));
+    run_checking_switches(&mut world, TICK, 100, |w| counts(w) == (0, 5));
     assert_eq!(service_hash(&world, "demo-canary"), Some(v1.clone()));
     assert_eq!(service_hash(&world, "demo-stable"), Some(v1.clone()));
 
     // Retry and promote to the end: both Services end on V2.
     world.update_status(|s| s.abort = false);
-    run_checking_switches(&mut world, 200, |w| paused_at_step(w, 1));
+    run_checking_switches(&mut world, TICK, 200, |w| paused_at_step(w, 1));
     world.update_status(|s| s.promote_full = true);
-    run_checking_switches(&mut world, 200, |w| phase(w).0 == "Healthy");
+    run_checking_switches(&mut world, TICK, 200, |w| phase(w).0 == "Healthy");
     // As in Argo, the Services follow the promotion on the next plan.
-    run_checking_switches(&mut world, 1, |_| true);
+    run_checking_switches(&mut world, TICK, 1, |_| true);
     assert_eq!(service_hash(&world, "demo-stable"), Some(v2.clone()));
     assert_eq!(service_hash(&world, "demo-canary"), Some(v2));
 }

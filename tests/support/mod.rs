@@ -198,3 +198,34 @@ metrics:
     )
     .expect("template parses")
 }
+
+/// Plans until `done`, advancing the clock by `tick`, and checks before each plan that every Service
+/// switch it asks for targets a ReplicaSet with an available pod (DESIGN invariant 2).
+pub fn run_checking_switches(
+    world: &mut World,
+    tick: SignedDuration,
+    max_plans: usize,
+    mut done: impl FnMut(&World) -> bool,
+) {
+    for _ in 0..max_plans {
+        let before = world.observed.clone();
+        let plan = world.reconcile();
+        assert_valid(world);
+        for (service, hash) in switches(&plan) {
+            let target = before
+                .replica_sets
+                .iter()
+                .find(|rs| rs.pod_template_hash == hash)
+                .expect("the target ReplicaSet exists");
+            assert!(
+                target.available_replicas > 0,
+                "{service} switched to {hash} with no available pod"
+            );
+        }
+        if done(world) {
+            return;
+        }
+        world.advance(tick);
+    }
+    panic!("not reached: {:#?}", world.rollout.status);
+}
