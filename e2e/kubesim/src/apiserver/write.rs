@@ -1,0 +1,718 @@
+//! Create, update and patch: metadata bookkeeping, resourceVersion preconditions, status and scale
+//! subresources, schema validation of custom resources, and no-op detection (an unchanged write keeps its
+//! resourceVersion and sends no watch event, as the real API server does).
+
+use serde_json::{Map, Value, json};
+
+use super::{ApiError, Cluster, State, kinds, object_key, with_api_version};
+use crate::registry::ResourceType;
+use crate::store::{name_of, namespace_of};
+
+/// Which part of an object a write addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subresource {
+    Main,
+    Status,
+    Scale,
+}
+
+/// The patch formats the API server accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    Json,
+    Merge,
+    StrategicMerge,
+    /// Server-side apply, approximated as a merge patch that may create the object.
+    Apply,
+}
+
+impl PatchType {
+    pub fn from_content_type(content_type: &str) -> Option<PatchType> {
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        match media {
+            "application/json-patch+json" => Some(PatchType::Json),
+            "application/merge-patch+json" => Some(PatchType::Merge),
+            "application/strategic-merge-patch+json" => Some(PatchType::StrategicMerge),
+            "application/apply-patch+yaml" | "application/apply-patch+json" => {
+                Some(PatchType::Apply)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Query parameters shared by writes.
+#[derive(Debug, Clone, Default)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_manager: Option<String>,
+    /// `fieldValidation=Strict`: unknown fields are an error instead of being pruned.
+    pub strict: bool,
+    pub user_agent: Option<String>,
+}
+
+impl Cluster {
+    pub fn create(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        body: Value,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let mut state = self.lock();
+        create_locked(&mut state, rt, namespace, body, options)
+    }
+
+    pub fn update(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        body: Value,
+        sub: Subresource,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let mut state = self.lock();
+        let existing = current(&state, rt, namespace, name)?;
+        if !body.is_object() {
+            return Err(ApiError::bad_request(
+                "the request body must be a JSON object",
+            ));
+        }
+        let body_name = name_of(&body);
+        if sub != Subresource::Scale && !body_name.is_empty() && body_name != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )));
+        }
+        let requested_rv = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if requested_rv.is_empty() && rt.custom && sub == Subresource::Main {
+            return Err(ApiError::invalid(
+                rt,
+                name,
+                &[(
+                    "metadata.resourceVersion".into(),
+                    "FieldValueInvalid".into(),
+                    "Invalid value: 0x0: must be specified for an update".into(),
+                )],
+            ));
+        }
+        check_resource_version(rt, name, &existing, requested_rv)?;
+        let desired = apply_subresource(rt, &existing, body, sub)?;
+        let out = commit_update(&mut state, rt, &existing, desired, options)?;
+        Ok(present(rt, &out, sub))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn patch(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        patch_type: PatchType,
+        patch: Value,
+        sub: Subresource,
+        options: &WriteOptions,
+    ) -> Result<Value, ApiError> {
+        let mut state = self.lock();
+        let existing = match current(&state, rt, namespace, name) {
+            Ok(existing) => existing,
+            Err(e) if patch_type == PatchType::Apply && sub == Subresource::Main => {
+                let _ = e;
+                let mut body = patch;
+                ensure_metadata(&mut body).insert("name".into(), json!(name));
+                return create_locked(&mut state, rt, namespace, body, options);
+            }
+            Err(e) => return Err(e),
+        };
+        let view = present(rt, &existing, sub);
+        let patched = apply_patch(rt, &view, &patch, patch_type)?;
+        let requested_rv = patched
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        check_resource_version(rt, name, &existing, requested_rv)?;
+        let desired = apply_subresource(rt, &existing, patched, sub)?;
+        let out = commit_update(&mut state, rt, &existing, desired, options)?;
+        Ok(present(rt, &out, sub))
+    }
+
+    /// The object as a subresource presents it (the Scale object for `scale`).
+    pub fn get_subresource(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+        sub: Subresource,
+    ) -> Result<Value, ApiError> {
+        let state = self.lock();
+        let existing = current(&state, rt, namespace, name)?;
+        Ok(present(rt, &existing, sub))
+    }
+}
+
+pub(super) fn current(
+    state: &State,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, ApiError> {
+    state
+        .store
+        .get(&rt.storage_key(), &object_key(rt, namespace, name))
+        .map(|o| (**o).clone())
+        .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
+fn check_resource_version(
+    rt: &ResourceType,
+    name: &str,
+    existing: &Value,
+    requested: &str,
+) -> Result<(), ApiError> {
+    let actual = existing
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !requested.is_empty() && requested != actual {
+        return Err(ApiError::conflict(rt, name));
+    }
+    Ok(())
+}
+
+pub(super) fn ensure_metadata(obj: &mut Value) -> &mut Map<String, Value> {
+    if !obj.is_object() {
+        *obj = json!({});
+    }
+    let map = obj.as_object_mut().expect("just made an object");
+    let meta = map.entry("metadata").or_insert_with(|| json!({}));
+    if !meta.is_object() {
+        *meta = json!({});
+    }
+    meta.as_object_mut().expect("just made an object")
+}
+
+pub(super) fn now_rfc3339() -> String {
+    jiff::Timestamp::now()
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .to_string()
+}
+
+const NAME_SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn generated_name(prefix: &str) -> String {
+    let suffix: String = (0..5)
+        .map(|_| NAME_SUFFIX_ALPHABET[fastrand::usize(..NAME_SUFFIX_ALPHABET.len())] as char)
+        .collect();
+    let keep = prefix.len().min(58);
+    format!("{}{suffix}", &prefix[..keep])
+}
+
+fn new_uid() -> String {
+    let hex: String = (0..32)
+        .map(|_| format!("{:x}", fastrand::u8(..16)))
+        .collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
+}
+
+fn is_dns_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+pub(super) fn create_locked(
+    state: &mut State,
+    rt: &ResourceType,
+    namespace: &str,
+    mut body: Value,
+    options: &WriteOptions,
+) -> Result<Value, ApiError> {
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    check_type_meta(rt, &body)?;
+    let namespace = resolve_namespace(state, rt, namespace, &body)?;
+    let meta = ensure_metadata(&mut body);
+    let name = match meta
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.is_empty())
+    {
+        Some(name) => name.to_string(),
+        None => match meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+        {
+            Some(prefix) => generated_name(prefix),
+            None => {
+                return Err(ApiError::invalid(
+                    rt,
+                    "",
+                    &[(
+                        "metadata.name".into(),
+                        "FieldValueRequired".into(),
+                        "Required value: name or generateName is required".into(),
+                    )],
+                ));
+            }
+        },
+    };
+    if !is_dns_subdomain(&name) {
+        return Err(ApiError::invalid(
+            rt,
+            &name,
+            &[(
+                "metadata.name".into(),
+                "FieldValueInvalid".into(),
+                format!(
+                    "Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character"
+                ),
+            )],
+        ));
+    }
+    if state
+        .store
+        .get(&rt.storage_key(), &object_key(rt, &namespace, &name))
+        .is_some()
+    {
+        return Err(ApiError::already_exists(rt, &name));
+    }
+    meta.insert("name".into(), json!(name));
+    if rt.namespaced {
+        meta.insert("namespace".into(), json!(namespace));
+    } else {
+        meta.remove("namespace");
+    }
+    for server_owned in [
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "managedFields",
+        "selfLink",
+    ] {
+        meta.remove(server_owned);
+    }
+    meta.insert("uid".into(), json!(new_uid()));
+    meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    if rt.has_generation {
+        meta.insert("generation".into(), json!(1));
+    }
+    record_manager(meta, rt, options, "Update");
+    if rt.status_subresource
+        && let Some(map) = body.as_object_mut()
+    {
+        map.remove("status");
+    }
+    set_type_meta(rt, &mut body);
+    validate_custom(rt, &name, &mut body, options)?;
+    kinds::on_create(state, rt, &mut body)?;
+    if options.dry_run {
+        return Ok(body);
+    }
+    let rv = state.store.next_rv();
+    ensure_metadata(&mut body).insert("resourceVersion".into(), json!(rv.to_string()));
+    let stored = state.store.put(&rt.storage_key(), body, rv);
+    kinds::after_write(state, rt, &stored);
+    Ok(with_api_version(rt, &stored))
+}
+
+fn resolve_namespace(
+    state: &State,
+    rt: &ResourceType,
+    url_namespace: &str,
+    body: &Value,
+) -> Result<String, ApiError> {
+    if !rt.namespaced {
+        return Ok(String::new());
+    }
+    let body_ns = namespace_of(body);
+    if !body_ns.is_empty() && !url_namespace.is_empty() && body_ns != url_namespace {
+        return Err(ApiError::bad_request(
+            "the namespace of the provided object does not match the namespace sent on the request",
+        ));
+    }
+    let ns = if url_namespace.is_empty() {
+        body_ns
+    } else {
+        url_namespace
+    };
+    if ns.is_empty() {
+        return Err(ApiError::bad_request(
+            "a namespace is required for namespaced resources",
+        ));
+    }
+    let namespaces = crate::registry::StorageKey {
+        group: String::new(),
+        plural: "namespaces".into(),
+    };
+    if state
+        .store
+        .get(&namespaces, &(String::new(), ns.to_string()))
+        .is_none()
+    {
+        return Err(ApiError::namespace_not_found(ns));
+    }
+    Ok(ns.to_string())
+}
+
+fn check_type_meta(rt: &ResourceType, body: &Value) -> Result<(), ApiError> {
+    if let Some(kind) = body.get("kind").and_then(Value::as_str)
+        && kind != rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    if let Some(api_version) = body.get("apiVersion").and_then(Value::as_str)
+        && api_version != rt.api_version()
+    {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    Ok(())
+}
+
+fn set_type_meta(rt: &ResourceType, body: &mut Value) {
+    if let Some(map) = body.as_object_mut() {
+        map.insert("apiVersion".into(), json!(rt.api_version()));
+        map.insert("kind".into(), json!(rt.kind));
+    }
+}
+
+fn record_manager(
+    meta: &mut Map<String, Value>,
+    rt: &ResourceType,
+    options: &WriteOptions,
+    operation: &str,
+) {
+    let manager = options.field_manager.clone().or_else(|| {
+        options
+            .user_agent
+            .as_ref()
+            .map(|ua| ua.split('/').next().unwrap_or(ua).to_string())
+    });
+    let Some(manager) = manager else { return };
+    let entry = json!({
+        "manager": manager, "operation": operation, "apiVersion": rt.api_version(),
+        "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": {},
+    });
+    let list = meta.entry("managedFields").or_insert_with(|| json!([]));
+    if let Some(list) = list.as_array_mut() {
+        list.retain(|e| {
+            !(e.get("manager") == entry.get("manager")
+                && e.get("operation") == entry.get("operation"))
+        });
+        list.push(entry);
+    }
+}
+
+/// Custom resources are pruned, defaulted and validated against their schema; a rejection names every field.
+fn validate_custom(
+    rt: &ResourceType,
+    name: &str,
+    body: &mut Value,
+    options: &WriteOptions,
+) -> Result<(), ApiError> {
+    let Some(schema) = &rt.schema else {
+        return Ok(());
+    };
+    let before = options.strict.then(|| body.clone());
+    let errors = crate::schema::prune_default_validate(schema, body);
+    if !errors.is_empty() {
+        let causes: Vec<_> = errors
+            .iter()
+            .map(|e| (e.field.clone(), e.reason.to_string(), e.message.clone()))
+            .collect();
+        return Err(ApiError::invalid(rt, name, &causes));
+    }
+    if let Some(before) = before {
+        let mut unknown = Vec::new();
+        removed_paths(&before, body, "", &mut unknown);
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown
+                .iter()
+                .map(|f| format!("unknown field \"{f}\""))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                rt.kind,
+                rt.api_version(),
+                rt.kind,
+                list.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Paths present in `before` but pruned from `after`.
+fn removed_paths(before: &Value, after: &Value, path: &str, out: &mut Vec<String>) {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            for (k, v) in b {
+                let child = if path.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{path}.{k}")
+                };
+                match a.get(k) {
+                    Some(av) => removed_paths(v, av, &child, out),
+                    None if !v.is_null() => out.push(child),
+                    None => {}
+                }
+            }
+        }
+        (Value::Array(b), Value::Array(a)) => {
+            for (i, (bv, av)) in b.iter().zip(a).enumerate() {
+                removed_paths(bv, av, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Builds the full desired object from a write to the main resource or a subresource.
+fn apply_subresource(
+    rt: &ResourceType,
+    existing: &Value,
+    body: Value,
+    sub: Subresource,
+) -> Result<Value, ApiError> {
+    match sub {
+        Subresource::Main => {
+            let mut desired = body;
+            if rt.status_subresource
+                && let Some(map) = desired.as_object_mut()
+            {
+                match existing.get("status") {
+                    Some(status) => map.insert("status".into(), status.clone()),
+                    None => map.remove("status"),
+                };
+            }
+            Ok(desired)
+        }
+        Subresource::Status => {
+            let mut desired = existing.clone();
+            if let Some(map) = desired.as_object_mut() {
+                match body.get("status") {
+                    Some(status) if !status.is_null() => {
+                        map.insert("status".into(), status.clone())
+                    }
+                    _ => map.remove("status"),
+                };
+            }
+            Ok(desired)
+        }
+        Subresource::Scale => {
+            let scale = rt
+                .scale
+                .as_ref()
+                .ok_or_else(|| ApiError::method_not_supported(rt, "scale"))?;
+            let replicas = body
+                .pointer("/spec/replicas")
+                .and_then(Value::as_i64)
+                .ok_or_else(|| ApiError::bad_request("spec.replicas: Required value"))?;
+            if replicas < 0 {
+                return Err(ApiError::invalid(
+                    rt,
+                    name_of(existing),
+                    &[(
+                        "spec.replicas".into(),
+                        "FieldValueInvalid".into(),
+                        format!("Invalid value: {replicas}: must be greater than or equal to 0"),
+                    )],
+                ));
+            }
+            let mut desired = existing.clone();
+            set_path(&mut desired, &scale.spec_replicas, json!(replicas));
+            Ok(desired)
+        }
+    }
+}
+
+/// What a read of the main resource or a subresource returns.
+fn present(rt: &ResourceType, obj: &Value, sub: Subresource) -> Value {
+    match (sub, &rt.scale) {
+        (Subresource::Scale, Some(scale)) => {
+            let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
+            let mut status = json!({"replicas": get_path(obj, &scale.status_replicas).cloned().unwrap_or(json!(0))});
+            if let Some(selector) = scale.label_selector.as_ref().and_then(|p| get_path(obj, p)) {
+                status["selector"] = selector.clone();
+            }
+            json!({
+                "kind": "Scale", "apiVersion": "autoscaling/v1",
+                "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid"),
+                    "resourceVersion": meta.get("resourceVersion"), "creationTimestamp": meta.get("creationTimestamp")},
+                "spec": {"replicas": get_path(obj, &scale.spec_replicas).cloned().unwrap_or(json!(0))},
+                "status": status,
+            })
+        }
+        _ => with_api_version(rt, obj),
+    }
+}
+
+pub(crate) fn get_path<'a>(obj: &'a Value, dotted: &str) -> Option<&'a Value> {
+    dotted.split('.').try_fold(obj, |v, key| v.get(key))
+}
+
+fn set_path(obj: &mut Value, dotted: &str, value: Value) {
+    let mut cursor = obj;
+    let keys: Vec<&str> = dotted.split('.').collect();
+    for key in &keys[..keys.len() - 1] {
+        if !cursor.get(*key).is_some_and(Value::is_object) {
+            cursor[*key] = json!({});
+        }
+        cursor = &mut cursor[*key];
+    }
+    cursor[keys[keys.len() - 1]] = value;
+}
+
+fn apply_patch(
+    rt: &ResourceType,
+    view: &Value,
+    patch: &Value,
+    patch_type: PatchType,
+) -> Result<Value, ApiError> {
+    let mut doc = view.clone();
+    match patch_type {
+        PatchType::Merge | PatchType::Apply => {
+            if !patch.is_object() {
+                return Err(ApiError::bad_request("the patch must be a JSON object"));
+            }
+            json_patch::merge(&mut doc, patch);
+        }
+        PatchType::Json => {
+            let ops: json_patch::Patch = serde_json::from_value(patch.clone())
+                .map_err(|e| ApiError::bad_request(format!("the JSON patch is malformed: {e}")))?;
+            json_patch::patch(&mut doc, &ops).map_err(|e| {
+                ApiError::invalid(
+                    rt,
+                    name_of(view),
+                    &[(
+                        "".into(),
+                        "FieldValueInvalid".into(),
+                        format!("the JSON patch could not be applied: {e}"),
+                    )],
+                )
+            })?;
+        }
+        PatchType::StrategicMerge => {
+            if rt.custom {
+                return Err(ApiError::unsupported_media_type(
+                    "application/strategic-merge-patch+json",
+                ));
+            }
+            doc = crate::strategic::apply(&doc, patch, &rt.kind).map_err(ApiError::bad_request)?;
+        }
+    }
+    Ok(doc)
+}
+
+/// Writes `desired` over `existing`: keeps server-owned metadata, bumps generation on spec changes, skips
+/// no-op writes, and completes a deletion whose last finalizer was removed.
+pub(super) fn commit_update(
+    state: &mut State,
+    rt: &ResourceType,
+    existing: &Value,
+    mut desired: Value,
+    options: &WriteOptions,
+) -> Result<Value, ApiError> {
+    check_type_meta(rt, &desired)?;
+    set_type_meta(rt, &mut desired);
+    let old_meta = existing
+        .get("metadata")
+        .cloned()
+        .unwrap_or_else(|| json!({}));
+    let meta = ensure_metadata(&mut desired);
+    for owned in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
+        "generation",
+        "managedFields",
+    ] {
+        match old_meta.get(owned) {
+            Some(v) => meta.insert(owned.into(), v.clone()),
+            None => meta.remove(owned),
+        };
+    }
+    meta.remove("resourceVersion");
+    let name = name_of(existing).to_string();
+    validate_custom(rt, &name, &mut desired, options)?;
+    kinds::on_update(state, rt, existing, &mut desired)?;
+    if rt.has_generation && spec_of(&desired) != spec_of(existing) {
+        let generation = old_meta
+            .get("generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        ensure_metadata(&mut desired).insert("generation".into(), json!(generation + 1));
+    }
+    let mut comparable = existing.clone();
+    if let Some(meta) = comparable
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
+        meta.remove("resourceVersion");
+    }
+    if comparable == desired {
+        return Ok(existing.clone());
+    }
+    record_manager(ensure_metadata(&mut desired), rt, options, "Update");
+    if options.dry_run {
+        return Ok(desired);
+    }
+    let finished_deleting = desired.pointer("/metadata/deletionTimestamp").is_some()
+        && desired
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(|f| f.is_empty());
+    let rv = state.store.next_rv();
+    ensure_metadata(&mut desired).insert("resourceVersion".into(), json!(rv.to_string()));
+    if finished_deleting {
+        super::delete::remove_now(state, rt, desired.clone(), rv);
+        return Ok(desired);
+    }
+    let stored = state.store.put(&rt.storage_key(), desired, rv);
+    kinds::after_write(state, rt, &stored);
+    Ok((*stored).clone())
+}
+
+/// Everything but metadata and status: what `generation` tracks.
+fn spec_of(obj: &Value) -> Value {
+    let mut out = obj.clone();
+    if let Some(map) = out.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    out
+}

@@ -1,0 +1,266 @@
+//! `meta.k8s.io/v1` `Table` responses, which `kubectl get` asks for: a Name column, the kind's printer
+//! columns (CRD `additionalPrinterColumns` or a few built-in ones), and Age.
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::registry::{PrinterColumn, ResourceType};
+
+/// Whether the client asked for a Table (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`).
+pub fn wants_table(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=Table"))
+}
+
+/// Kinds whose columns already show the creation time get no Age column.
+fn shows_age(rt: &ResourceType) -> bool {
+    !rt.printer_columns
+        .iter()
+        .any(|c| c.name == "Age" || c.json_path == ".metadata.creationTimestamp")
+}
+
+pub fn column_definitions(rt: &ResourceType) -> Vec<Value> {
+    let mut defs = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
+    for col in &rt.printer_columns {
+        let type_ = if col.type_ == "date" {
+            "string"
+        } else {
+            col.type_.as_str()
+        };
+        defs.push(json!({"name": col.name, "type": type_, "format": "", "description": col.description, "priority": col.priority}));
+    }
+    if shows_age(rt) {
+        defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0}));
+    }
+    defs
+}
+
+pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
+    let mut cells = vec![
+        obj.pointer("/metadata/name")
+            .cloned()
+            .unwrap_or(Value::Null),
+    ];
+    for col in &rt.printer_columns {
+        cells.push(cell(col, obj));
+    }
+    if shows_age(rt) {
+        cells.push(json!(age(obj
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str))));
+    }
+    let object = match include_object {
+        "None" => Value::Null,
+        "Object" => obj.clone(),
+        _ => {
+            json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj.get("metadata").cloned().unwrap_or_default()})
+        }
+    };
+    json!({"cells": cells, "object": object})
+}
+
+pub fn table(
+    rt: &ResourceType,
+    items: &[Arc<Value>],
+    include_object: &str,
+    resource_version: u64,
+    continue_token: Option<&str>,
+) -> Value {
+    let mut metadata = json!({"resourceVersion": resource_version.to_string()});
+    if let Some(token) = continue_token {
+        metadata["continue"] = json!(token);
+    }
+    json!({
+        "kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata,
+        "columnDefinitions": column_definitions(rt),
+        "rows": items.iter().map(|obj| row(rt, obj, include_object)).collect::<Vec<_>>(),
+    })
+}
+
+fn cell(col: &PrinterColumn, obj: &Value) -> Value {
+    if let Some(computed) = col.json_path.strip_prefix("kubesim:") {
+        return computed_cell(computed, obj);
+    }
+    let value = json_path(obj, &col.json_path);
+    match (col.type_.as_str(), value) {
+        ("date", Some(Value::String(ts))) => json!(age(Some(ts))),
+        (_, Some(v)) => v.clone(),
+        (_, None) => Value::Null,
+    }
+}
+
+/// Columns of built-in kinds that are not a single field.
+fn computed_cell(what: &str, obj: &Value) -> Value {
+    let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    match what {
+        "pod-ready" => {
+            let statuses = obj
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array);
+            let total = obj
+                .pointer("/spec/containers")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let ready = statuses.map_or(0, |s| {
+                s.iter()
+                    .filter(|c| c.get("ready") == Some(&json!(true)))
+                    .count()
+            });
+            json!(format!("{ready}/{total}"))
+        }
+        "pod-status" => {
+            let waiting = obj
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .and_then(|s| {
+                    s.iter()
+                        .find_map(|c| c.pointer("/state/waiting/reason").and_then(Value::as_str))
+                });
+            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+                json!("Terminating")
+            } else {
+                json!(
+                    waiting
+                        .or_else(|| obj.pointer("/status/phase").and_then(Value::as_str))
+                        .unwrap_or("Pending")
+                )
+            }
+        }
+        "pod-restarts" => json!(
+            obj.pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .map_or(0, |s| s
+                    .iter()
+                    .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                    .sum::<i64>())
+        ),
+        "deployment-ready" => json!(format!(
+            "{}/{}",
+            int("/status/readyReplicas"),
+            int("/spec/replicas")
+        )),
+        "service-selector" => json!(
+            obj.pointer("/spec/selector")
+                .and_then(Value::as_object)
+                .map(|m| m
+                    .iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect::<Vec<_>>()
+                    .join(","))
+                .filter(|s| !s.is_empty())
+                .unwrap_or_else(|| "<none>".into())
+        ),
+        "job-status" => {
+            let condition = |t: &str| {
+                obj.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| {
+                        c.iter().any(|c| {
+                            c.get("type") == Some(&json!(t))
+                                && c.get("status") == Some(&json!("True"))
+                        })
+                    })
+            };
+            json!(if condition("Complete") {
+                "Complete"
+            } else if condition("Failed") {
+                "Failed"
+            } else {
+                "Running"
+            })
+        }
+        "job-completions" => json!(format!(
+            "{}/{}",
+            int("/status/succeeded"),
+            obj.pointer("/spec/completions")
+                .and_then(Value::as_i64)
+                .unwrap_or(1)
+        )),
+        _ => Value::Null,
+    }
+}
+
+/// Evaluates the simple JSONPath used by printer columns: `.a.b`, `.a[0].b`.
+pub fn json_path<'a>(obj: &'a Value, path: &str) -> Option<&'a Value> {
+    let path = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim_start_matches('.');
+    let mut cursor = obj;
+    for segment in path.split('.').filter(|s| !s.is_empty()) {
+        let (key, indices) = match segment.find('[') {
+            Some(i) => (&segment[..i], &segment[i..]),
+            None => (segment, ""),
+        };
+        if !key.is_empty() {
+            cursor = cursor.get(key)?;
+        }
+        for index in indices.split('[').filter(|s| !s.is_empty()) {
+            let index: usize = index.trim_end_matches(']').parse().ok()?;
+            cursor = cursor.get(index)?;
+        }
+    }
+    Some(cursor)
+}
+
+/// A creation timestamp as kubectl's AGE column shows it (`45s`, `3m2s`, `17m`, `5h3m`, `2d`).
+pub fn age(timestamp: Option<&str>) -> String {
+    let Some(created) = timestamp.and_then(|t| t.parse::<jiff::Timestamp>().ok()) else {
+        return "<unknown>".into();
+    };
+    let seconds = (jiff::Timestamp::now().as_second() - created.as_second()).max(0);
+    human_duration(seconds)
+}
+
+fn human_duration(seconds: i64) -> String {
+    let minutes = seconds / 60;
+    let hours = minutes / 60;
+    let days = hours / 24;
+    match () {
+        _ if seconds < 120 => format!("{seconds}s"),
+        _ if minutes < 10 && seconds % 60 != 0 => format!("{minutes}m{}s", seconds % 60),
+        _ if minutes < 180 => format!("{minutes}m"),
+        _ if hours < 8 && minutes % 60 != 0 => format!("{hours}h{}m", minutes % 60),
+        _ if hours < 48 => format!("{hours}h"),
+        _ if days < 8 && hours % 24 != 0 => format!("{days}d{}h", hours % 24),
+        _ => format!("{days}d"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_like_kubectl() {
+        assert_eq!(human_duration(45), "45s");
+        assert_eq!(human_duration(182), "3m2s");
+        assert_eq!(human_duration(17 * 60), "17m");
+        assert_eq!(human_duration(5 * 3600 + 180), "5h3m");
+        assert_eq!(human_duration(50 * 3600), "2d2h");
+    }
+
+    #[test]
+    fn json_paths_with_indices() {
+        let obj = json!({"status": {"conditions": [{"type": "A"}, {"type": "B"}]}});
+        assert_eq!(
+            json_path(&obj, ".status.conditions[1].type"),
+            Some(&json!("B"))
+        );
+        assert_eq!(json_path(&obj, ".status.missing"), None);
+    }
+
+    #[test]
+    fn table_is_asked_for_by_the_first_media_type() {
+        assert!(wants_table(
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+        ));
+        assert!(!wants_table("application/json"));
+    }
+}

@@ -1,0 +1,157 @@
+//! Streaming a watch: the starting events, then live changes in resourceVersion order, bookmarks when asked,
+//! until the timeout, a lagging client (closed, as the API server closes a too-slow watch) or an injected cut.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::table;
+use crate::apiserver::{WatchStart, with_api_version};
+use crate::faults::Faults;
+use crate::registry::ResourceType;
+use crate::store::EventType;
+
+pub struct Settings {
+    pub timeout: Option<Duration>,
+    pub bookmarks: bool,
+    pub send_initial_events: bool,
+    /// `Some(includeObject)` when the client asked for Table rows.
+    pub table: Option<String>,
+    pub faults: Faults,
+}
+
+/// The server's own limit on a watch, as kube-apiserver's `--min-request-timeout` gives (30 to 60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
+const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
+
+pub fn stream(rt: Arc<ResourceType>, start: WatchStart, settings: Settings) -> Response {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
+    tokio::spawn(run(rt, start, settings, tx));
+    let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+struct Writer {
+    rt: Arc<ResourceType>,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+    table: Option<String>,
+    sent: u64,
+    max_events: Option<u64>,
+}
+
+impl Writer {
+    /// Sends one event; false when the watch should end (client gone or event budget spent).
+    async fn event(&mut self, event: &str, object: &Value) -> bool {
+        let object = match &self.table {
+            Some(include) if event != "BOOKMARK" => {
+                let mut t = table::table(&self.rt, &[Arc::new(object.clone())], include, 0, None);
+                if self.sent > 0 {
+                    t["columnDefinitions"] = json!([]);
+                }
+                t["metadata"] =
+                    json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
+                t
+            }
+            _ => object.clone(),
+        };
+        let mut line = json!({"type": event, "object": object}).to_string();
+        line.push('\n');
+        if self.tx.send(Ok(Bytes::from(line))).await.is_err() {
+            return false;
+        }
+        self.sent += 1;
+        self.max_events.is_none_or(|max| self.sent < max)
+    }
+
+    async fn bookmark(&mut self, rv: u64, initial_events_end: bool) -> bool {
+        let mut metadata = json!({"resourceVersion": rv.to_string()});
+        if initial_events_end {
+            metadata["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let object = json!({"kind": self.rt.kind, "apiVersion": self.rt.api_version(), "metadata": metadata});
+        let mut line = json!({"type": "BOOKMARK", "object": object}).to_string();
+        line.push('\n');
+        self.tx.send(Ok(Bytes::from(line))).await.is_ok()
+    }
+}
+
+async fn run(
+    rt: Arc<ResourceType>,
+    start: WatchStart,
+    settings: Settings,
+    tx: mpsc::Sender<Result<Bytes, Infallible>>,
+) {
+    let mut limit = settings.timeout.unwrap_or(DEFAULT_TIMEOUT);
+    if let Some(max) = settings.faults.watch_max_seconds {
+        limit = limit.min(Duration::from_secs_f64(max.max(0.0)));
+    }
+    let deadline = tokio::time::Instant::now() + limit;
+    let mut writer = Writer {
+        rt: rt.clone(),
+        tx,
+        table: settings.table,
+        sent: 0,
+        max_events: settings.faults.watch_max_events,
+    };
+    let WatchStart {
+        initial,
+        after,
+        mut feed,
+        filter,
+    } = start;
+    for (event, object) in &initial {
+        if !writer.event(event.as_str(), object).await {
+            return;
+        }
+    }
+    if settings.send_initial_events && !writer.bookmark(after, true).await {
+        return;
+    }
+    let resource = rt.storage_key();
+    let mut last_rv = after;
+    let mut bookmark_timer = tokio::time::interval_at(
+        tokio::time::Instant::now() + BOOKMARK_INTERVAL,
+        BOOKMARK_INTERVAL,
+    );
+    loop {
+        tokio::select! {
+            change = feed.recv() => match change {
+                Ok(change) => {
+                    if change.rv <= last_rv {
+                        continue;
+                    }
+                    last_rv = change.rv;
+                    if change.resource == resource && filter.matches(&change.object) {
+                        let object = with_api_version(&rt, &change.object);
+                        let event = change.event;
+                        if !writer.event(event_name(event), &object).await {
+                            return;
+                        }
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
+            },
+            _ = tokio::time::sleep_until(deadline) => return,
+            _ = bookmark_timer.tick(), if settings.bookmarks => {
+                if !writer.bookmark(last_rv, false).await {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn event_name(event: EventType) -> &'static str {
+    event.as_str()
+}
