@@ -1,0 +1,432 @@
+//! Act: performs a plan's ops in order, then writes the status when it changed. Every write to an object
+//! Ramp read from a cache is conditioned on the resourceVersion it read, so a stale cache produces a
+//! conflict (and a retry once the watch catches up), never a decision made on old data.
+
+use std::collections::BTreeMap;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference, Pod, Service};
+use k8s_openapi::api::policy::v1::Eviction;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kube::{Resource, ResourceExt};
+use serde_json::{Value, json};
+
+use super::Context;
+use super::error::{Error, kube};
+use super::observe::Observation;
+use crate::api::constants::*;
+use crate::api::{AnalysisRun, Rollout};
+use crate::plan::{Event, NewAnalysisRun, NewReplicaSet, Op, Plan};
+
+/// The component name on Events, as Argo Rollouts records them.
+const EVENT_COMPONENT: &str = "rollouts-controller";
+
+/// Performs the writes for one Rollout.
+pub struct Actor<'a> {
+    ctx: &'a Context,
+    rollout: &'a Rollout,
+    namespace: String,
+    observation: &'a Observation,
+    /// The Rollout's resourceVersion, updated as our own writes change it.
+    rollout_version: String,
+    params: PatchParams,
+}
+
+impl<'a> Actor<'a> {
+    pub fn new(ctx: &'a Context, rollout: &'a Rollout, observation: &'a Observation) -> Self {
+        Actor {
+            ctx,
+            rollout,
+            namespace: rollout.namespace().unwrap_or_default(),
+            observation,
+            rollout_version: rollout.resource_version().unwrap_or_default(),
+            params: PatchParams {
+                field_manager: Some(FIELD_MANAGER.into()),
+                ..Default::default()
+            },
+        }
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+    {
+        Api::namespaced(self.ctx.client.clone(), &self.namespace)
+    }
+
+    fn ensure_leader(&self) -> Result<(), Error> {
+        if self.ctx.leader.is_leader() {
+            Ok(())
+        } else {
+            Err(Error::NotLeader)
+        }
+    }
+
+    /// Performs every op, then the status. Stops at the first failure: the next reconcile plans again.
+    pub async fn execute(&mut self, plan: &Plan) -> Result<(), Error> {
+        for op in &plan.ops {
+            self.ensure_leader()?;
+            self.perform(op).await?;
+        }
+        self.write_status(plan).await
+    }
+
+    async fn perform(&mut self, op: &Op) -> Result<(), Error> {
+        match op {
+            Op::CreateReplicaSet(new) => self.create_replica_set(new).await,
+            Op::ScaleReplicaSet {
+                name,
+                to,
+                desired_replicas_annotation,
+                ..
+            } => {
+                let patch = json!({
+                    "metadata": {"resourceVersion": self.rs_version(name), "annotations": {DESIRED_REPLICAS_ANNOTATION: desired_replicas_annotation.to_string()}},
+                    "spec": {"replicas": to},
+                });
+                self.patch_replica_set(name, patch).await
+            }
+            Op::SetReplicaSetRevision {
+                name,
+                revision,
+                revision_history,
+            } => {
+                let patch = json!({"metadata": {"resourceVersion": self.rs_version(name), "annotations": {
+                    REVISION_ANNOTATION: revision.to_string(), REVISION_HISTORY_ANNOTATION: revision_history}}});
+                self.patch_replica_set(name, patch).await
+            }
+            Op::SetScaleDownDeadline { name, deadline } => {
+                let value = deadline.map(|d| d.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+                let patch = json!({"metadata": {"resourceVersion": self.rs_version(name), "annotations": {SCALE_DOWN_DEADLINE_ANNOTATION: value}}});
+                self.patch_replica_set(name, patch).await
+            }
+            Op::DeleteReplicaSet { name } => {
+                let params = DeleteParams {
+                    propagation_policy: Some(PropagationPolicy::Background),
+                    ..Default::default()
+                };
+                ignore_not_found(
+                    self.api::<ReplicaSet>()
+                        .delete(name, &params)
+                        .await
+                        .map(|_| ()),
+                )
+                .map_err(kube("delete", format!("ReplicaSet {name}")))
+            }
+            Op::SwitchService {
+                service,
+                pod_template_hash,
+            } => {
+                let patch = json!({
+                    "metadata": {"annotations": {MANAGED_BY_ROLLOUTS_ANNOTATION: self.rollout.name_any()}},
+                    "spec": {"selector": {POD_TEMPLATE_HASH_LABEL: pod_template_hash}},
+                });
+                self.api::<Service>()
+                    .patch(service, &self.params, &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
+                    .map_err(kube("patch", format!("Service {service}")))
+            }
+            Op::SetTrafficWeight { .. } => Err(Error::TrafficRoutingUnsupported),
+            Op::CreateAnalysisRun(new) => self.create_analysis_run(new).await,
+            Op::TerminateAnalysisRun { name } => {
+                let version = self.observation.analysis_run_versions.get(name).cloned();
+                let patch =
+                    json!({"metadata": {"resourceVersion": version}, "spec": {"terminate": true}});
+                self.api::<AnalysisRun>()
+                    .patch(name, &self.params, &Patch::Merge(&patch))
+                    .await
+                    .map(|_| ())
+                    .map_err(kube("patch", format!("AnalysisRun {name}")))
+            }
+            Op::DeleteAnalysisRun { name } => ignore_not_found(
+                self.api::<AnalysisRun>()
+                    .delete(name, &DeleteParams::default())
+                    .await
+                    .map(|_| ()),
+            )
+            .map_err(kube("delete", format!("AnalysisRun {name}"))),
+            Op::EvictPod { name } => {
+                let eviction = Eviction {
+                    metadata: ObjectMeta {
+                        name: Some(name.clone()),
+                        namespace: Some(self.namespace.clone()),
+                        ..Default::default()
+                    },
+                    delete_options: None,
+                };
+                ignore_not_found(
+                    self.api::<Pod>()
+                        .create_subresource::<Eviction, Value>(
+                            "eviction",
+                            name,
+                            &PostParams::default(),
+                            &eviction,
+                        )
+                        .await
+                        .map(|_| ()),
+                )
+                .map_err(kube("evict", format!("Pod {name}")))
+            }
+            Op::SetRolloutRevision { revision } => {
+                let patch = json!({"metadata": {"resourceVersion": self.rollout_version, "annotations": {REVISION_ANNOTATION: revision.to_string()}}});
+                let updated = self
+                    .api::<Rollout>()
+                    .patch(
+                        &self.rollout.name_any(),
+                        &self.params,
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map_err(kube(
+                        "patch",
+                        format!("Rollout {}", self.rollout.name_any()),
+                    ))?;
+                self.rollout_version = updated.resource_version().unwrap_or_default();
+                Ok(())
+            }
+            Op::Event(event) => self.record_event(event).await,
+        }
+    }
+
+    fn rs_version(&self, name: &str) -> Option<&String> {
+        self.observation.replica_set_versions.get(name)
+    }
+
+    async fn patch_replica_set(&self, name: &str, patch: Value) -> Result<(), Error> {
+        self.api::<ReplicaSet>()
+            .patch(name, &self.params, &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(kube("patch", format!("ReplicaSet {name}")))
+    }
+
+    fn owner_reference(&self) -> OwnerReference {
+        OwnerReference {
+            api_version: Rollout::api_version(&()).into_owned(),
+            kind: Rollout::kind(&()).into_owned(),
+            name: self.rollout.name_any(),
+            uid: self.rollout.uid().unwrap_or_default(),
+            controller: Some(true),
+            block_owner_deletion: Some(true),
+        }
+    }
+
+    async fn create_replica_set(&self, new: &NewReplicaSet) -> Result<(), Error> {
+        let rs = ReplicaSet {
+            metadata: ObjectMeta {
+                name: Some(new.name.clone()),
+                namespace: Some(self.namespace.clone()),
+                labels: Some(new.labels.clone()),
+                annotations: Some(new.annotations.clone()),
+                owner_references: Some(vec![self.owner_reference()]),
+                ..Default::default()
+            },
+            spec: Some(ReplicaSetSpec {
+                replicas: Some(new.replicas),
+                selector: new.selector.clone(),
+                template: Some(new.template.clone()),
+                min_ready_seconds: Some(new.min_ready_seconds).filter(|s| *s > 0),
+            }),
+            status: None,
+        };
+        match self
+            .api::<ReplicaSet>()
+            .create(
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..Default::default()
+                },
+                &rs,
+            )
+            .await
+        {
+            Ok(_) => Ok(()),
+            // Our cache had not seen it yet: the watch will deliver it and the next plan adopts it.
+            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+            Err(e) => Err(kube("create", format!("ReplicaSet {}", new.name))(e)),
+        }
+    }
+
+    async fn create_analysis_run(&self, new: &NewAnalysisRun) -> Result<(), Error> {
+        let body = super::analysisrun::build(
+            self.rollout,
+            new,
+            &self.observation.observed,
+            self.owner_reference(),
+        );
+        let api = self.api::<AnalysisRun>();
+        let params = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..Default::default()
+        };
+        // A name taken by a run of an earlier attempt gets a suffix, as Argo does.
+        for attempt in 0..10 {
+            let mut run = body.clone();
+            if attempt > 0 {
+                run.metadata.name = Some(format!("{}.{attempt}", new.name));
+            }
+            match api.create(&params, &run).await {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(status)) if status.is_already_exists() => continue,
+                Err(e) => return Err(kube("create", format!("AnalysisRun {}", new.name))(e)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn record_event(&self, event: &Event) -> Result<(), Error> {
+        self.ctx
+            .metrics
+            .event(&self.namespace, &self.rollout.name_any(), event);
+        let now = Timestamp::now();
+        let name = format!("{}.{:x}", self.rollout.name_any(), now.as_nanosecond());
+        let kube_event = KubeEvent {
+            metadata: ObjectMeta {
+                name: Some(name),
+                namespace: Some(self.namespace.clone()),
+                ..Default::default()
+            },
+            involved_object: ObjectReference {
+                api_version: Some(Rollout::api_version(&()).into_owned()),
+                kind: Some(Rollout::kind(&()).into_owned()),
+                name: Some(self.rollout.name_any()),
+                namespace: Some(self.namespace.clone()),
+                uid: self.rollout.uid(),
+                resource_version: Some(self.rollout_version.clone()),
+                field_path: None,
+            },
+            reason: Some(event.reason.clone()),
+            message: Some(event.message.clone()),
+            type_: Some(if event.warning { "Warning" } else { "Normal" }.into()),
+            source: Some(EventSource {
+                component: Some(EVENT_COMPONENT.into()),
+                host: None,
+            }),
+            first_timestamp: Some(Time(now)),
+            last_timestamp: Some(Time(now)),
+            event_time: Some(MicroTime(now)),
+            reporting_component: Some(EVENT_COMPONENT.into()),
+            reporting_instance: Some(self.ctx.settings.identity.clone()),
+            action: Some(event.reason.clone()),
+            count: Some(1),
+            ..Default::default()
+        };
+        // An event that cannot be recorded must not stop the rollout; it is logged and counted instead.
+        if let Err(e) = self
+            .api::<KubeEvent>()
+            .create(&PostParams::default(), &kube_event)
+            .await
+        {
+            tracing::warn!(reason = %event.reason, error = %e, "cannot record event");
+        }
+        Ok(())
+    }
+
+    /// Merge-patches `/status` with what changed, conditioned on the Rollout's resourceVersion, and only
+    /// when something changed.
+    async fn write_status(&mut self, plan: &Plan) -> Result<(), Error> {
+        let old =
+            serde_json::to_value(&self.rollout.status).map_err(|e| Error::Encode("status", e))?;
+        let new = serde_json::to_value(&plan.status).map_err(|e| Error::Encode("status", e))?;
+        let Some(diff) = merge_diff(&old, &new) else {
+            return Ok(());
+        };
+        self.ensure_leader()?;
+        let patch = json!({"metadata": {"resourceVersion": self.rollout_version}, "status": diff});
+        let updated = self
+            .api::<Rollout>()
+            .patch_status(
+                &self.rollout.name_any(),
+                &self.params,
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(kube(
+                "patch",
+                format!("Rollout {} status", self.rollout.name_any()),
+            ))?;
+        self.rollout_version = updated.resource_version().unwrap_or_default();
+        Ok(())
+    }
+}
+
+fn ignore_not_found(result: Result<(), kube::Error>) -> Result<(), kube::Error> {
+    match result {
+        Err(kube::Error::Api(status)) if status.is_not_found() => Ok(()),
+        other => other,
+    }
+}
+
+/// The JSON merge patch that turns `old` into `new`: changed keys, `null` for removed ones, whole arrays.
+/// `None` when they are equal.
+pub fn merge_diff(old: &Value, new: &Value) -> Option<Value> {
+    if old == new {
+        return None;
+    }
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for (key, value) in new {
+                let changed = match old.get(key) {
+                    Some(previous) => merge_diff(previous, value),
+                    None => Some(value.clone()),
+                };
+                if let Some(changed) = changed {
+                    patch.insert(key.clone(), changed);
+                }
+            }
+            for key in old.keys().filter(|k| !new.contains_key(*k)) {
+                patch.insert(key.clone(), Value::Null);
+            }
+            Some(Value::Object(patch))
+        }
+        // A value that is itself null cannot be expressed in a merge patch except as a removal.
+        _ => Some(new.clone()),
+    }
+}
+
+/// Labels of an AnalysisRun created for a rollout.
+pub fn analysis_run_labels(new: &NewAnalysisRun) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (
+            POD_TEMPLATE_HASH_LABEL.to_string(),
+            new.pod_template_hash.clone(),
+        ),
+        (ROLLOUT_TYPE_LABEL.to_string(), new.kind.label().to_string()),
+    ]);
+    if let Some(step) = new.step_index {
+        labels.insert(STEP_INDEX_LABEL.to_string(), step.to_string());
+    }
+    labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_diff_sends_changes_and_nulls_for_removals() {
+        let old = json!({"phase": "Paused", "pauseConditions": [{"reason": "CanaryPauseStep"}], "currentStepIndex": 1, "canary": {"weights": null}});
+        let new = json!({"phase": "Progressing", "currentStepIndex": 1, "canary": {}});
+        assert_eq!(
+            merge_diff(&old, &new),
+            Some(
+                json!({"phase": "Progressing", "pauseConditions": null, "canary": {"weights": null}})
+            )
+        );
+        assert_eq!(merge_diff(&new, &new), None);
+    }
+
+    #[test]
+    fn arrays_are_replaced_whole() {
+        let old = json!({"conditions": [{"type": "A"}, {"type": "B"}]});
+        let new = json!({"conditions": [{"type": "A"}]});
+        assert_eq!(
+            merge_diff(&old, &new),
+            Some(json!({"conditions": [{"type": "A"}]}))
+        );
+    }
+}

@@ -1,0 +1,279 @@
+//! The controller's Prometheus metrics, under Argo Rollouts' names so existing dashboards keep working,
+//! plus Ramp's own (`ramp_*`).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use crate::api::Rollout;
+use crate::plan::Event;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RolloutLabels {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct InfoLabels {
+    pub namespace: String,
+    pub name: String,
+    pub strategy: String,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventLabels {
+    pub namespace: String,
+    pub name: String,
+    pub reason: String,
+    #[prometheus(flatten)]
+    pub kind: EventType,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EventType {
+    pub r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub kind: String,
+    pub verb: String,
+    pub status_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    pub namespace: String,
+    pub name: String,
+    pub error: String,
+}
+
+fn reconcile_histogram() -> Histogram {
+    Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+}
+
+pub struct Metrics {
+    registry: Registry,
+    info: Family<InfoLabels, Gauge>,
+    info_by_rollout: Mutex<HashMap<RolloutLabels, InfoLabels>>,
+    replicas_available: Family<RolloutLabels, Gauge>,
+    replicas_unavailable: Family<RolloutLabels, Gauge>,
+    replicas_desired: Family<RolloutLabels, Gauge>,
+    replicas_updated: Family<RolloutLabels, Gauge>,
+    reconcile: Family<RolloutLabels, Histogram, fn() -> Histogram>,
+    reconcile_errors: Family<ErrorLabels, Counter>,
+    events: Family<EventLabels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    ops: Family<OpLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabels {
+    pub op: String,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let m = Metrics {
+            info: Family::default(),
+            info_by_rollout: Mutex::default(),
+            replicas_available: Family::default(),
+            replicas_unavailable: Family::default(),
+            replicas_desired: Family::default(),
+            replicas_updated: Family::default(),
+            reconcile: Family::new_with_constructor(reconcile_histogram),
+            reconcile_errors: Family::default(),
+            events: Family::default(),
+            requests: Family::default(),
+            ops: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register(
+            "rollout_info",
+            "Information about a Rollout",
+            m.info.clone(),
+        );
+        registry.register(
+            "rollout_info_replicas_available",
+            "Available replicas of a Rollout",
+            m.replicas_available.clone(),
+        );
+        registry.register(
+            "rollout_info_replicas_unavailable",
+            "Unavailable replicas of a Rollout",
+            m.replicas_unavailable.clone(),
+        );
+        registry.register(
+            "rollout_info_replicas_desired",
+            "Desired replicas of a Rollout",
+            m.replicas_desired.clone(),
+        );
+        registry.register(
+            "rollout_info_replicas_updated",
+            "Updated replicas of a Rollout",
+            m.replicas_updated.clone(),
+        );
+        registry.register(
+            "rollout_reconcile",
+            "Rollout reconciliation performance, in seconds",
+            m.reconcile.clone(),
+        );
+        registry.register(
+            "rollout_reconcile_error",
+            "Rollout reconciliations that failed",
+            m.reconcile_errors.clone(),
+        );
+        registry.register(
+            "rollout_events",
+            "Events recorded for Rollouts",
+            m.events.clone(),
+        );
+        registry.register(
+            "controller_clientset_k8s_request",
+            "Write requests the controller sent to the API server",
+            m.requests.clone(),
+        );
+        registry.register(
+            "ramp_plan_ops",
+            "Effects performed, by kind of op",
+            m.ops.clone(),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// The text exposition of every metric.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn observe_rollout(&self, rollout: &Rollout) {
+        let key = labels(rollout);
+        let status = rollout.status.clone().unwrap_or_default();
+        let strategy = if rollout.spec.strategy.blue_green.is_some() {
+            "blueGreen"
+        } else {
+            "canary"
+        };
+        let info = InfoLabels {
+            namespace: key.namespace.clone(),
+            name: key.name.clone(),
+            strategy: strategy.into(),
+            phase: status.phase.clone(),
+        };
+        let mut by_rollout = self
+            .info_by_rollout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(previous) = by_rollout.insert(key.clone(), info.clone())
+            && previous != info
+        {
+            self.info.remove(&previous);
+        }
+        self.info.get_or_create(&info).set(1);
+        let desired = i64::from(rollout.spec.replicas.unwrap_or(1));
+        let available = i64::from(status.available_replicas);
+        self.replicas_desired.get_or_create(&key).set(desired);
+        self.replicas_available.get_or_create(&key).set(available);
+        self.replicas_unavailable
+            .get_or_create(&key)
+            .set((i64::from(status.replicas) - available).max(0));
+        self.replicas_updated
+            .get_or_create(&key)
+            .set(i64::from(status.updated_replicas));
+    }
+
+    /// Drops every series of a deleted Rollout, so memory does not grow with churn.
+    pub fn forget_rollout(&self, namespace: &str, name: &str) {
+        let key = RolloutLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        if let Some(info) = self
+            .info_by_rollout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key)
+        {
+            self.info.remove(&info);
+        }
+        for family in [
+            &self.replicas_available,
+            &self.replicas_unavailable,
+            &self.replicas_desired,
+            &self.replicas_updated,
+        ] {
+            family.remove(&key);
+        }
+        self.reconcile.remove(&key);
+    }
+
+    pub fn reconciled(&self, rollout: &Rollout, took: Duration) {
+        self.reconcile
+            .get_or_create(&labels(rollout))
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn reconcile_failed(&self, namespace: &str, name: &str, error: &str) {
+        self.reconcile_errors
+            .get_or_create(&ErrorLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                error: error.into(),
+            })
+            .inc();
+    }
+
+    pub fn event(&self, namespace: &str, name: &str, event: &Event) {
+        let kind = EventType {
+            r#type: if event.warning { "Warning" } else { "Normal" }.into(),
+        };
+        self.events
+            .get_or_create(&EventLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                reason: event.reason.clone(),
+                kind,
+            })
+            .inc();
+    }
+
+    pub fn request(&self, kind: &str, verb: &str, status_code: u16) {
+        self.requests
+            .get_or_create(&RequestLabels {
+                kind: kind.into(),
+                verb: verb.into(),
+                status_code: status_code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn op(&self, op: &str) {
+        self.ops.get_or_create(&OpLabels { op: op.into() }).inc();
+    }
+}
+
+fn labels(rollout: &Rollout) -> RolloutLabels {
+    RolloutLabels {
+        namespace: rollout.metadata.namespace.clone().unwrap_or_default(),
+        name: rollout.metadata.name.clone().unwrap_or_default(),
+    }
+}

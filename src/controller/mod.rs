@@ -1,0 +1,429 @@
+//! The I/O shell around the planner: watches fill small caches (observe), `plan` decides, `act` writes.
+//! Only this room talks to the API server; everything it decides comes from `crate::plan`.
+
+mod act;
+mod analysisrun;
+pub mod cache;
+pub mod error;
+mod http;
+pub mod leader;
+pub mod metrics;
+pub mod observe;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{Stream, StreamExt, TryStreamExt};
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kube::api::{Api, ListParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{self, Config as WatcherConfig, watcher};
+use kube::runtime::{WatchStreamExt, reflector::Store};
+use kube::{Client, Resource, ResourceExt};
+
+pub use error::Error;
+use leader::Leader;
+use metrics::Metrics;
+use observe::Caches;
+
+use crate::api::constants::{LAST_APPLIED_ANNOTATION, POD_TEMPLATE_HASH_LABEL};
+use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
+use crate::plan::PodState;
+
+/// How the controller runs; the binary fills this from flags and environment variables.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Watch one namespace, or all when `None`.
+    pub namespace: Option<String>,
+    /// Only Rollouts labelled with this instance id (`argo-rollouts.argoproj.io/controller-instance-id`).
+    pub instance_id: Option<String>,
+    /// This process's identity in the Lease and on Events.
+    pub identity: String,
+    /// `None` switches leader election off (this process always writes).
+    pub lease: Option<leader::LeaseSettings>,
+    /// Where `/metrics` is served.
+    pub metrics_address: SocketAddr,
+    /// Where `/healthz` and `/readyz` are served.
+    pub health_address: SocketAddr,
+    /// How many Rollouts are reconciled at once.
+    pub concurrency: u16,
+}
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub settings: Settings,
+    pub caches: Caches,
+    pub leader: Arc<Leader>,
+    pub metrics: Metrics,
+    /// Consecutive failures per Rollout, for back-off.
+    failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
+    rollouts_synced: AtomicBool,
+}
+
+impl Context {
+    /// Ready once the CRDs answered and every cache has its first full list.
+    pub fn ready(&self) -> bool {
+        self.rollouts_synced.load(Ordering::Acquire) && self.caches.synced()
+    }
+}
+
+/// Strips what Ramp never reads from cached objects: managed fields and the last-applied annotation.
+fn strip<K: Resource>(object: &mut K) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED_ANNOTATION);
+    }
+}
+
+fn api<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
+}
+
+/// A watch that keeps a cache current and yields the objects it saw (for triggering their owners).
+fn cached_watch<K, S>(
+    api: Api<K>,
+    config: WatcherConfig,
+    ctx: Arc<Context>,
+    cache: fn(&Context) -> &cache::Cache<S>,
+) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    S: cache::Reduce<K> + Send + Sync + 'static,
+{
+    watcher(api, config)
+        .default_backoff()
+        .modify(strip)
+        .map_ok(move |event| {
+            cache(&ctx).apply(&event);
+            event
+        })
+        .applied_objects()
+}
+
+/// Checks that the API server answers and serves Rollouts; the error says what to do.
+pub async fn preflight(client: &Client, namespace: Option<&str>) -> anyhow::Result<()> {
+    let rollouts: Api<Rollout> = api(client, namespace);
+    match rollouts.list(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(status)) if status.code == 404 => Err(anyhow::anyhow!(
+            "the API server does not serve rollouts.argoproj.io/v1alpha1: install the CRDs first (kubectl apply -f crds/)"
+        )),
+        Err(kube::Error::Api(status)) if status.code == 403 => Err(anyhow::anyhow!(
+            "not allowed to list Rollouts ({}): apply the ClusterRole in manifests/ to this controller's ServiceAccount",
+            status.message
+        )),
+        Err(e) => Err(anyhow::anyhow!("cannot reach the API server: {e}")),
+    }
+}
+
+/// Runs the controller until the process is interrupted.
+pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
+    preflight(&client, settings.namespace.as_deref()).await?;
+    let leader = match &settings.lease {
+        Some(_) => Leader::standby(),
+        None => Leader::always(),
+    };
+    let ctx = Arc::new(Context {
+        client: client.clone(),
+        caches: Caches::default(),
+        leader: leader.clone(),
+        metrics: Metrics::new(),
+        failures: Mutex::default(),
+        rollouts_synced: AtomicBool::new(false),
+        settings: settings.clone(),
+    });
+    let servers = http::serve(ctx.clone()).await?;
+    if let Some(lease) = settings.lease.clone() {
+        tokio::spawn(leader::run(client.clone(), lease, leader.clone()));
+    }
+    let ns = settings.namespace.as_deref();
+    let managed = WatcherConfig::default().labels(POD_TEMPLATE_HASH_LABEL);
+    let rollout_config = match &settings.instance_id {
+        Some(id) => WatcherConfig::default().labels(&format!(
+            "{}={id}",
+            crate::api::constants::CONTROLLER_INSTANCE_ID_LABEL
+        )),
+        None => WatcherConfig::default().labels(&format!(
+            "!{}",
+            crate::api::constants::CONTROLLER_INSTANCE_ID_LABEL
+        )),
+    };
+    let (reader, writer) = reflector::store::<Rollout>();
+    let synced_ctx = ctx.clone();
+    let rollouts = watcher(api::<Rollout>(&client, ns), rollout_config)
+        .default_backoff()
+        .modify(strip)
+        .map_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) {
+                synced_ctx.rollouts_synced.store(true, Ordering::Release);
+            }
+            event
+        })
+        .reflect(writer)
+        .touched_objects();
+    let replica_sets = cached_watch(
+        api::<ReplicaSet>(&client, ns),
+        managed.clone(),
+        ctx.clone(),
+        |c| &c.caches.replica_sets,
+    );
+    let analysis_runs = cached_watch(api::<AnalysisRun>(&client, ns), managed, ctx.clone(), |c| {
+        &c.caches.analysis_runs
+    });
+    let services = cached_watch(
+        api::<Service>(&client, ns),
+        WatcherConfig::default(),
+        ctx.clone(),
+        |c| &c.caches.services,
+    );
+    let templates = cached_watch(
+        api::<AnalysisTemplate>(&client, ns),
+        WatcherConfig::default(),
+        ctx.clone(),
+        |c| &c.caches.analysis_templates,
+    );
+    let cluster_templates = watcher(
+        Api::<ClusterAnalysisTemplate>::all(client.clone()),
+        WatcherConfig::default(),
+    )
+    .default_backoff()
+    .modify(strip)
+    .map_ok({
+        let ctx = ctx.clone();
+        move |event| {
+            ctx.caches.cluster_analysis_templates.apply(&event);
+            event
+        }
+    })
+    .applied_objects();
+    let by_service = reader.clone();
+    let mut leadership = leader.subscribe();
+    let reconcile_all = async_stream_of_gains(&mut leadership);
+    let controller = Controller::for_stream(rollouts, reader)
+        .with_config(kube::runtime::controller::Config::default().concurrency(settings.concurrency))
+        .owns_stream(replica_sets)
+        .owns_stream(analysis_runs)
+        .watches_stream(services, move |service: Service| {
+            rollouts_referencing(&by_service, &service)
+        })
+        .reconcile_all_on(reconcile_all)
+        .shutdown_on_signal();
+    tokio::spawn(drain(templates));
+    tokio::spawn(drain(cluster_templates));
+    tracing::info!(namespace = ns.unwrap_or("(all)"), "ramp-controller started");
+    controller
+        .run(reconcile, error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "reconcile failed");
+            }
+        })
+        .await;
+    drop(servers);
+    Ok(())
+}
+
+/// A stream that yields once every time this process becomes the leader, so it reconciles everything.
+fn async_stream_of_gains(
+    leadership: &mut tokio::sync::watch::Receiver<bool>,
+) -> impl Stream<Item = ()> + Send + 'static {
+    let receiver = leadership.clone();
+    futures::stream::unfold(receiver, |mut receiver| async move {
+        loop {
+            receiver.changed().await.ok()?;
+            if *receiver.borrow_and_update() {
+                return Some(((), receiver));
+            }
+        }
+    })
+}
+
+async fn drain<S: Stream + Send>(stream: S) {
+    stream.for_each(|_| async {}).await;
+}
+
+/// The Rollouts in a Service's namespace that name it.
+fn rollouts_referencing(store: &Store<Rollout>, service: &Service) -> Vec<ObjectRef<Rollout>> {
+    let namespace = service.namespace().unwrap_or_default();
+    let name = service.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|r| r.namespace().as_deref() == Some(namespace.as_str()))
+        .filter(|r| observe::referenced_services(r).contains(&name))
+        .map(|r| ObjectRef::from_obj(r.as_ref()))
+        .collect()
+}
+
+/// Pods of a Rollout, read only when a restart is pending (pods are never cached).
+async fn pods_for_restart(ctx: &Context, rollout: &Rollout) -> Result<Vec<PodState>, Error> {
+    let pending = match (
+        &rollout.spec.restart_at,
+        rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.restarted_at.as_ref()),
+    ) {
+        (Some(at), Some(done)) => at > done,
+        (Some(_), None) => true,
+        _ => false,
+    };
+    if !pending {
+        return Ok(Vec::new());
+    }
+    let namespace = rollout.namespace().unwrap_or_default();
+    let selector = rollout
+        .spec
+        .selector
+        .as_ref()
+        .and_then(|s| s.match_labels.as_ref())
+        .map(|labels| {
+            labels
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default();
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &namespace);
+    let list = pods
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(error::kube("list", "Pods"))?;
+    Ok(list
+        .items
+        .iter()
+        .map(|pod| PodState {
+            name: pod.name_any(),
+            pod_template_hash: pod
+                .labels()
+                .get(POD_TEMPLATE_HASH_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+            created: pod
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .map(|t| t.0)
+                .unwrap_or(Timestamp::UNIX_EPOCH),
+            terminating: pod.metadata.deletion_timestamp.is_some(),
+        })
+        .collect())
+}
+
+async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
+    if rollout.metadata.deletion_timestamp.is_some() {
+        ctx.metrics.forget_rollout(
+            &rollout.namespace().unwrap_or_default(),
+            &rollout.name_any(),
+        );
+        return Ok(Action::await_change());
+    }
+    if !ctx.leader.is_leader() {
+        return Ok(Action::await_change());
+    }
+    let started = Instant::now();
+    let span = tracing::info_span!("reconcile", namespace = %rollout.namespace().unwrap_or_default(), rollout = %rollout.name_any());
+    let _guard = span.enter();
+    let mut observation = observe::observe(&rollout, &ctx.caches);
+    drop(_guard);
+    observation.observed.pods = pods_for_restart(&ctx, &rollout).await?;
+    let plan = crate::plan::plan(&rollout, &observation.observed, Timestamp::now());
+    for op in &plan.ops {
+        tracing::info!(parent: &span, op = ?op_name(op), "performing");
+        ctx.metrics.op(op_name(op));
+    }
+    act::Actor::new(&ctx, &rollout, &observation)
+        .execute(&plan)
+        .await?;
+    ctx.metrics.observe_rollout(&rollout);
+    ctx.metrics.reconciled(&rollout, started.elapsed());
+    ctx.failures
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .remove(&ObjectRef::from_obj(rollout.as_ref()));
+    Ok(match plan.requeue_after {
+        Some(after) => Action::requeue(after),
+        None => Action::await_change(),
+    })
+}
+
+fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
+    let namespace = rollout.namespace().unwrap_or_default();
+    let name = rollout.name_any();
+    if matches!(error, Error::NotLeader) {
+        return Action::await_change();
+    }
+    ctx.metrics
+        .reconcile_failed(&namespace, &name, error.metric_label());
+    let attempts = {
+        let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures
+            .entry(ObjectRef::from_obj(rollout.as_ref()))
+            .or_insert(0);
+        *n += 1;
+        *n
+    };
+    if error.is_conflict() {
+        tracing::debug!(
+            namespace,
+            rollout = name,
+            "conflict: the cache is behind, retrying"
+        );
+    } else {
+        tracing::warn!(namespace, rollout = name, error = %error, attempts, "reconcile failed");
+    }
+    Action::requeue(backoff(attempts))
+}
+
+/// 100 ms doubling per consecutive failure, at most 30 s.
+pub fn backoff(attempts: u32) -> Duration {
+    let millis = 100u64.saturating_mul(1u64 << attempts.saturating_sub(1).min(20));
+    Duration::from_millis(millis.min(30_000))
+}
+
+fn op_name(op: &crate::plan::Op) -> &'static str {
+    use crate::plan::Op;
+    match op {
+        Op::CreateReplicaSet(_) => "CreateReplicaSet",
+        Op::ScaleReplicaSet { .. } => "ScaleReplicaSet",
+        Op::SetReplicaSetRevision { .. } => "SetReplicaSetRevision",
+        Op::SetScaleDownDeadline { .. } => "SetScaleDownDeadline",
+        Op::DeleteReplicaSet { .. } => "DeleteReplicaSet",
+        Op::SwitchService { .. } => "SwitchService",
+        Op::SetTrafficWeight { .. } => "SetTrafficWeight",
+        Op::CreateAnalysisRun(_) => "CreateAnalysisRun",
+        Op::TerminateAnalysisRun { .. } => "TerminateAnalysisRun",
+        Op::DeleteAnalysisRun { .. } => "DeleteAnalysisRun",
+        Op::EvictPod { .. } => "EvictPod",
+        Op::SetRolloutRevision { .. } => "SetRolloutRevision",
+        Op::Event(_) => "Event",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_millis(100));
+        assert_eq!(backoff(2), Duration::from_millis(200));
+        assert_eq!(backoff(4), Duration::from_millis(800));
+        assert_eq!(backoff(30), Duration::from_secs(30));
+    }
+}

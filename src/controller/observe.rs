@@ -1,0 +1,295 @@
+//! Observe: from cached cluster objects to the planner's plain `Observed` data. The reductions here decide
+//! what the controller keeps in memory for each object.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Service;
+
+use super::cache::{Cache, Reduce};
+use crate::api::constants::*;
+use crate::api::{
+    AnalysisRun, AnalysisTemplate, AnalysisTemplateSpec, ClusterAnalysisTemplate, Rollout,
+};
+use crate::plan::{AnalysisRunState, Observed, ReplicaSetState, ServiceState};
+
+/// A ReplicaSet as cached: the planner's view plus what writes need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedReplicaSet {
+    pub state: ReplicaSetState,
+    pub resource_version: String,
+    pub generation: i64,
+}
+
+/// An AnalysisRun as cached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CachedAnalysisRun {
+    pub state: AnalysisRunState,
+    pub resource_version: String,
+}
+
+/// Every cache the controller reads.
+#[derive(Debug, Default)]
+pub struct Caches {
+    pub replica_sets: Cache<CachedReplicaSet>,
+    pub services: Cache<ServiceState>,
+    pub analysis_runs: Cache<CachedAnalysisRun>,
+    pub analysis_templates: Cache<AnalysisTemplateSpec>,
+    pub cluster_analysis_templates: Cache<AnalysisTemplateSpec>,
+}
+
+impl Caches {
+    /// Whether every cache has its first complete list.
+    pub fn synced(&self) -> bool {
+        self.replica_sets.is_ready()
+            && self.services.is_ready()
+            && self.analysis_runs.is_ready()
+            && self.analysis_templates.is_ready()
+            && self.cluster_analysis_templates.is_ready()
+    }
+}
+
+fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> Timestamp {
+    meta.creation_timestamp
+        .as_ref()
+        .map(|t| t.0)
+        .unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// Keys of an ephemeral-metadata annotation (`{"labels": {...}, "annotations": {...}}`).
+fn ephemeral_keys(annotation: Option<&String>, field: &str) -> Vec<String> {
+    annotation
+        .and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())
+        .and_then(|v| {
+            v.get(field)
+                .and_then(|m| m.as_object())
+                .map(|m| m.keys().cloned().collect())
+        })
+        .unwrap_or_default()
+}
+
+impl Reduce<ReplicaSet> for CachedReplicaSet {
+    fn reduce(rs: &ReplicaSet) -> Option<Self> {
+        let meta = &rs.metadata;
+        let labels = meta.labels.as_ref()?;
+        let hash = labels.get(POD_TEMPLATE_HASH_LABEL)?.clone();
+        let annotations = meta.annotations.clone().unwrap_or_default();
+        let spec = rs.spec.as_ref()?;
+        let status = rs.status.clone().unwrap_or_default();
+        let parse_i64 = |key: &str| annotations.get(key).and_then(|v| v.parse::<i64>().ok());
+        let generation = meta.generation.unwrap_or(0);
+        let replica_failure = status
+            .conditions
+            .as_ref()
+            .and_then(|cs| {
+                cs.iter()
+                    .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+            })
+            .map(|c| c.message.clone().unwrap_or_default());
+        let state = ReplicaSetState {
+            name: meta.name.clone()?,
+            pod_template_hash: hash,
+            template: spec.template.clone().unwrap_or_default(),
+            replicas: spec.replicas.unwrap_or(1),
+            status_replicas: status.replicas,
+            ready_replicas: status.ready_replicas.unwrap_or(0),
+            available_replicas: status.available_replicas.unwrap_or(0),
+            generation_observed: status.observed_generation.unwrap_or(0) >= generation,
+            revision: parse_i64(REVISION_ANNOTATION),
+            revision_history: annotations.get(REVISION_HISTORY_ANNOTATION).cloned(),
+            desired_replicas_annotation: parse_i64(DESIRED_REPLICAS_ANNOTATION).map(|v| v as i32),
+            scale_down_deadline: annotations
+                .get(SCALE_DOWN_DEADLINE_ANNOTATION)
+                .and_then(|d| d.parse().ok()),
+            ephemeral_labels: ephemeral_keys(
+                annotations.get(EPHEMERAL_METADATA_ANNOTATION),
+                "labels",
+            ),
+            ephemeral_annotations: ephemeral_keys(
+                annotations.get(EPHEMERAL_METADATA_ANNOTATION),
+                "annotations",
+            ),
+            replica_failure,
+            created: created(meta),
+            min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
+        };
+        Some(CachedReplicaSet {
+            state,
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+            generation,
+        })
+    }
+}
+
+impl Reduce<Service> for ServiceState {
+    fn reduce(service: &Service) -> Option<Self> {
+        Some(ServiceState {
+            name: service.metadata.name.clone()?,
+            selector: service
+                .spec
+                .as_ref()
+                .and_then(|s| s.selector.clone())
+                .unwrap_or_default(),
+            managed_by_rollout: service
+                .metadata
+                .annotations
+                .as_ref()
+                .and_then(|a| a.get(MANAGED_BY_ROLLOUTS_ANNOTATION).cloned()),
+        })
+    }
+}
+
+impl Reduce<AnalysisRun> for CachedAnalysisRun {
+    fn reduce(run: &AnalysisRun) -> Option<Self> {
+        let meta = &run.metadata;
+        let labels = meta.labels.clone().unwrap_or_default();
+        let status = run.status.clone().unwrap_or_default();
+        let state = AnalysisRunState {
+            name: meta.name.clone()?,
+            pod_template_hash: labels
+                .get(POD_TEMPLATE_HASH_LABEL)
+                .cloned()
+                .unwrap_or_default(),
+            rollout_type: labels.get(ROLLOUT_TYPE_LABEL).cloned().unwrap_or_default(),
+            step_index: labels.get(STEP_INDEX_LABEL).and_then(|s| s.parse().ok()),
+            phase: status.phase,
+            message: status.message,
+            terminating: run.spec.terminate,
+            created: created(meta),
+        };
+        Some(CachedAnalysisRun {
+            state,
+            resource_version: meta.resource_version.clone().unwrap_or_default(),
+        })
+    }
+}
+
+impl Reduce<AnalysisTemplate> for AnalysisTemplateSpec {
+    fn reduce(template: &AnalysisTemplate) -> Option<Self> {
+        Some(template.spec.clone())
+    }
+}
+
+impl Reduce<ClusterAnalysisTemplate> for AnalysisTemplateSpec {
+    fn reduce(template: &ClusterAnalysisTemplate) -> Option<Self> {
+        // The two template kinds share one spec shape.
+        serde_json::to_value(&template.spec)
+            .ok()
+            .and_then(|v| serde_json::from_value(v).ok())
+    }
+}
+
+/// What one Rollout sees of the cluster, plus the resourceVersions its writes are conditioned on.
+#[derive(Debug, Default)]
+pub struct Observation {
+    pub observed: Observed,
+    pub replica_set_versions: BTreeMap<String, String>,
+    pub analysis_run_versions: BTreeMap<String, String>,
+}
+
+/// Names of the Services a Rollout refers to.
+pub fn referenced_services(rollout: &Rollout) -> Vec<String> {
+    let strategy = &rollout.spec.strategy;
+    let mut names = Vec::new();
+    if let Some(canary) = &strategy.canary {
+        names.extend([canary.canary_service.clone(), canary.stable_service.clone()]);
+    }
+    if let Some(blue_green) = &strategy.blue_green {
+        names.extend([
+            blue_green.active_service.clone(),
+            blue_green.preview_service.clone(),
+        ]);
+    }
+    names.retain(|n| !n.is_empty());
+    names
+}
+
+/// Builds the planner's view of one Rollout from the caches.
+pub fn observe(rollout: &Rollout, caches: &Caches) -> Observation {
+    let namespace = rollout.metadata.namespace.clone().unwrap_or_default();
+    let uid = rollout.metadata.uid.clone().unwrap_or_default();
+    let mut observation = Observation::default();
+    let mut replica_sets: Vec<Arc<CachedReplicaSet>> = caches.replica_sets.owned_by(&uid);
+    replica_sets.sort_by(|a, b| {
+        a.state
+            .created
+            .cmp(&b.state.created)
+            .then(a.state.name.cmp(&b.state.name))
+    });
+    for rs in replica_sets {
+        observation
+            .replica_set_versions
+            .insert(rs.state.name.clone(), rs.resource_version.clone());
+        observation.observed.replica_sets.push(rs.state.clone());
+    }
+    for run in caches.analysis_runs.owned_by(&uid) {
+        observation
+            .analysis_run_versions
+            .insert(run.state.name.clone(), run.resource_version.clone());
+        observation.observed.analysis_runs.push(run.state.clone());
+    }
+    for name in referenced_services(rollout) {
+        if let Some(service) = caches.services.get(&namespace, &name) {
+            observation
+                .observed
+                .services
+                .insert(name, (*service).clone());
+        }
+    }
+    for name in referenced_templates(rollout, false) {
+        if let Some(spec) = caches.analysis_templates.get(&namespace, &name) {
+            observation
+                .observed
+                .analysis_templates
+                .insert(name, (*spec).clone());
+        }
+    }
+    for name in referenced_templates(rollout, true) {
+        if let Some(spec) = caches.cluster_analysis_templates.get("", &name) {
+            observation
+                .observed
+                .cluster_analysis_templates
+                .insert(name, (*spec).clone());
+        }
+    }
+    observation
+}
+
+/// Names of the (cluster) AnalysisTemplates a Rollout refers to, from steps, background and blue-green analysis.
+pub fn referenced_templates(rollout: &Rollout, cluster_scope: bool) -> Vec<String> {
+    let value = serde_json::to_value(&rollout.spec.strategy).unwrap_or_default();
+    let mut names = Vec::new();
+    collect_template_refs(&value, cluster_scope, &mut names);
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn collect_template_refs(value: &serde_json::Value, cluster_scope: bool, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            if let Some(templates) = map.get("templates").and_then(|t| t.as_array()) {
+                for t in templates {
+                    let is_cluster = t
+                        .get("clusterScope")
+                        .and_then(|c| c.as_bool())
+                        .unwrap_or(false);
+                    if is_cluster == cluster_scope
+                        && let Some(name) = t.get("templateName").and_then(|n| n.as_str())
+                    {
+                        out.push(name.to_string());
+                    }
+                }
+            }
+            for v in map.values() {
+                collect_template_refs(v, cluster_scope, out);
+            }
+        }
+        serde_json::Value::Array(items) => items
+            .iter()
+            .for_each(|v| collect_template_refs(v, cluster_scope, out)),
+        _ => {}
+    }
+}
