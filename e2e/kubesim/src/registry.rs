@@ -12,6 +12,8 @@ use serde_json::{Value, json};
 pub struct ScalePaths {
     pub spec_replicas: String,
     pub status_replicas: String,
+    /// A selector string (a CRD's `labelSelectorPath`) or, for the built-in workloads, the
+    /// `metav1.LabelSelector` object that Scale's `status.selector` prints.
     pub label_selector: Option<String>,
 }
 
@@ -316,7 +318,7 @@ fn builtins() -> Vec<ResourceType> {
             scale: b.scale.then(|| ScalePaths {
                 spec_replicas: "spec.replicas".to_string(),
                 status_replicas: "status.replicas".to_string(),
-                label_selector: Some("status.selector".to_string()),
+                label_selector: Some("spec.selector".to_string()),
             }),
             schema: None,
             printer_columns: builtin_columns(b.kind),

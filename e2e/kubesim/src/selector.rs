@@ -208,6 +208,39 @@ impl LabelSelector {
     }
 }
 
+/// The canonical string form, as apimachinery's `Selector.String()` writes it (the Scale subresource's
+/// `status.selector`): requirements sorted by key, joined by commas, set values sorted, e.g.
+/// `app=web,tier in (back,front),!canary`.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, requirement) in self.requirements.iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            write!(f, "{requirement}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::fmt::Display for Requirement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = &self.key;
+        let first = self.values.first().map(String::as_str).unwrap_or("");
+        match self.operator {
+            Operator::Exists => write!(f, "{key}"),
+            Operator::DoesNotExist => write!(f, "!{key}"),
+            Operator::Equals => write!(f, "{key}={first}"),
+            Operator::DoubleEquals => write!(f, "{key}=={first}"),
+            Operator::NotEquals => write!(f, "{key}!={first}"),
+            Operator::GreaterThan => write!(f, "{key}>{first}"),
+            Operator::LessThan => write!(f, "{key}<{first}"),
+            Operator::In => write!(f, "{key} in ({})", self.values.join(",")),
+            Operator::NotIn => write!(f, "{key} notin ({})", self.values.join(",")),
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // Label selector lexer
 // ---------------------------------------------------------------------------
@@ -1073,6 +1106,27 @@ mod tests {
             Ok(selector) => selector,
             Err(e) => panic!("{s:?} should parse, got {e}"),
         }
+    }
+
+    #[test]
+    fn selectors_print_in_canonical_form() {
+        let from_object = LabelSelector::from_json(&json!({
+            "matchLabels": {"tier": "web", "app": "x"},
+            "matchExpressions": [
+                {"key": "env", "operator": "In", "values": ["prod", "dev"]},
+                {"key": "canary", "operator": "DoesNotExist"},
+                {"key": "zone", "operator": "Exists"},
+                {"key": "os", "operator": "NotIn", "values": ["win"]},
+            ],
+        }))
+        .unwrap();
+        assert_eq!(
+            from_object.to_string(),
+            "app=x,!canary,env in (dev,prod),os notin (win),tier=web,zone"
+        );
+        assert_eq!(sel("b==1,a!=2,c>3,d<4").to_string(), "a!=2,b==1,c>3,d<4");
+        assert_eq!(LabelSelector::default().to_string(), "");
+        assert_eq!(sel(&from_object.to_string()), from_object);
     }
 
     fn fsel_err(s: &str) -> String {

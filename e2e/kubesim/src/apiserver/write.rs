@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::{ApiError, Cluster, State, kinds, object_key, with_api_version};
 use crate::registry::ResourceType;
+use crate::selector::LabelSelector;
 use crate::store::{name_of, namespace_of};
 
 /// Which part of an object a write addresses.
@@ -41,6 +42,36 @@ impl PatchType {
     }
 }
 
+/// How a write is recorded in `managedFields`: server-side apply or any other write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Operation {
+    Update,
+    Apply,
+}
+
+impl Operation {
+    fn of(patch_type: PatchType) -> Operation {
+        match patch_type {
+            PatchType::Apply => Operation::Apply,
+            _ => Operation::Update,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Operation::Update => "Update",
+            Operation::Apply => "Apply",
+        }
+    }
+}
+
+/// What a write to an existing object is, for its `managedFields` entry.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Write {
+    pub operation: Operation,
+    pub sub: Subresource,
+}
+
 /// Query parameters shared by writes.
 #[derive(Debug, Clone, Default)]
 pub struct WriteOptions {
@@ -60,7 +91,7 @@ impl Cluster {
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
         let mut state = self.lock();
-        create_locked(&mut state, rt, namespace, body, options)
+        create_locked(&mut state, rt, namespace, body, options, Operation::Update)
     }
 
     pub fn update(
@@ -102,7 +133,11 @@ impl Cluster {
         }
         check_resource_version(rt, name, &existing, requested_rv)?;
         let desired = apply_subresource(rt, &existing, body, sub)?;
-        let out = commit_update(&mut state, rt, &existing, desired, options)?;
+        let write = Write {
+            operation: Operation::Update,
+            sub,
+        };
+        let out = commit_update(&mut state, rt, &existing, desired, options, write)?;
         Ok(present(rt, &out, sub))
     }
 
@@ -120,11 +155,10 @@ impl Cluster {
         let mut state = self.lock();
         let existing = match current(&state, rt, namespace, name) {
             Ok(existing) => existing,
-            Err(e) if patch_type == PatchType::Apply && sub == Subresource::Main => {
-                let _ = e;
+            Err(_) if patch_type == PatchType::Apply && sub == Subresource::Main => {
                 let mut body = patch;
                 ensure_metadata(&mut body).insert("name".into(), json!(name));
-                return create_locked(&mut state, rt, namespace, body, options);
+                return create_locked(&mut state, rt, namespace, body, options, Operation::Apply);
             }
             Err(e) => return Err(e),
         };
@@ -136,7 +170,11 @@ impl Cluster {
             .unwrap_or("");
         check_resource_version(rt, name, &existing, requested_rv)?;
         let desired = apply_subresource(rt, &existing, patched, sub)?;
-        let out = commit_update(&mut state, rt, &existing, desired, options)?;
+        let write = Write {
+            operation: Operation::of(patch_type),
+            sub,
+        };
+        let out = commit_update(&mut state, rt, &existing, desired, options, write)?;
         Ok(present(rt, &out, sub))
     }
 
@@ -244,6 +282,7 @@ pub(super) fn create_locked(
     namespace: &str,
     mut body: Value,
     options: &WriteOptions,
+    operation: Operation,
 ) -> Result<Value, ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request(
@@ -321,7 +360,15 @@ pub(super) fn create_locked(
     if rt.has_generation {
         meta.insert("generation".into(), json!(1));
     }
-    record_manager(meta, rt, options, "Update");
+    record_manager(
+        meta,
+        rt,
+        options,
+        Write {
+            operation,
+            sub: Subresource::Main,
+        },
+    );
     if rt.status_subresource
         && let Some(map) = body.as_object_mut()
     {
@@ -406,11 +453,13 @@ fn set_type_meta(rt: &ResourceType, body: &mut Value) {
     }
 }
 
+/// Records the writer in `managedFields`, one entry per manager, operation and subresource, as the API server
+/// does (without the field sets: `fieldsV1` stays empty).
 fn record_manager(
     meta: &mut Map<String, Value>,
     rt: &ResourceType,
     options: &WriteOptions,
-    operation: &str,
+    write: Write,
 ) {
     let manager = options.field_manager.clone().or_else(|| {
         options
@@ -419,16 +468,23 @@ fn record_manager(
             .map(|ua| ua.split('/').next().unwrap_or(ua).to_string())
     });
     let Some(manager) = manager else { return };
-    let entry = json!({
-        "manager": manager, "operation": operation, "apiVersion": rt.api_version(),
+    let mut entry = json!({
+        "manager": manager, "operation": write.operation.as_str(), "apiVersion": rt.api_version(),
         "time": now_rfc3339(), "fieldsType": "FieldsV1", "fieldsV1": {},
     });
+    match write.sub {
+        Subresource::Main => {}
+        Subresource::Status => entry["subresource"] = json!("status"),
+        Subresource::Scale => entry["subresource"] = json!("scale"),
+    }
     let list = meta.entry("managedFields").or_insert_with(|| json!([]));
     if let Some(list) = list.as_array_mut() {
-        list.retain(|e| {
-            !(e.get("manager") == entry.get("manager")
-                && e.get("operation") == entry.get("operation"))
-        });
+        let same = |e: &Value| {
+            ["manager", "operation", "subresource"]
+                .iter()
+                .all(|k| e.get(k) == entry.get(k))
+        };
+        list.retain(|e| !same(e));
         list.push(entry);
     }
 }
@@ -563,8 +619,13 @@ fn present(rt: &ResourceType, obj: &Value, sub: Subresource) -> Value {
         (Subresource::Scale, Some(scale)) => {
             let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
             let mut status = json!({"replicas": get_path(obj, &scale.status_replicas).cloned().unwrap_or(json!(0))});
-            if let Some(selector) = scale.label_selector.as_ref().and_then(|p| get_path(obj, p)) {
-                status["selector"] = selector.clone();
+            if let Some(selector) = scale
+                .label_selector
+                .as_ref()
+                .and_then(|p| get_path(obj, p))
+                .and_then(selector_string)
+            {
+                status["selector"] = json!(selector);
             }
             json!({
                 "kind": "Scale", "apiVersion": "autoscaling/v1",
@@ -575,6 +636,17 @@ fn present(rt: &ResourceType, obj: &Value, sub: Subresource) -> Value {
             })
         }
         _ => with_api_version(rt, obj),
+    }
+}
+
+/// Scale's `status.selector`: a selector string as stored, or a `LabelSelector` object in string form.
+fn selector_string(selector: &Value) -> Option<String> {
+    match selector {
+        Value::String(s) => Some(s.clone()),
+        Value::Object(_) => LabelSelector::from_json(selector)
+            .ok()
+            .map(|s| s.to_string()),
+        _ => None,
     }
 }
 
@@ -643,6 +715,7 @@ pub(super) fn commit_update(
     existing: &Value,
     mut desired: Value,
     options: &WriteOptions,
+    write: Write,
 ) -> Result<Value, ApiError> {
     check_type_meta(rt, &desired)?;
     set_type_meta(rt, &mut desired);
@@ -687,7 +760,7 @@ pub(super) fn commit_update(
     if comparable == desired {
         return Ok(existing.clone());
     }
-    record_manager(ensure_metadata(&mut desired), rt, options, "Update");
+    record_manager(ensure_metadata(&mut desired), rt, options, write);
     if options.dry_run {
         return Ok(desired);
     }

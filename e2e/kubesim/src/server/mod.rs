@@ -120,6 +120,7 @@ async fn resource_request(
             .get("resourceVersion")
             .is_some_and(|rv| !rv.is_empty() && rv != "0");
     let response = match app.faults.injected_error(verb, &resource, resuming) {
+        Some(error) if verb == "watch" && error.code == 410 => watch::failed(&error),
         Some(error) => error_response(&error),
         None if app.faults.injected_conflict(verb) => {
             let rt = app
@@ -330,6 +331,7 @@ fn watch_request(
     };
     let start = match app.cluster.watch(rt, namespace, &options) {
         Ok(start) => start,
+        Err(e) if e.code == 410 => return watch::failed(&e),
         Err(e) => return error_response(&e),
     };
     let settings = watch::Settings {

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::table;
-use crate::apiserver::{WatchStart, with_api_version};
+use crate::apiserver::{ApiError, WatchStart, with_api_version};
 use crate::faults::Faults;
 use crate::registry::ResourceType;
 use crate::store::EventType;
@@ -35,6 +35,20 @@ pub fn stream(rt: Arc<ResourceType>, start: WatchStart, settings: Settings) -> R
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
     tokio::spawn(run(rt, start, settings, tx));
     let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A watch that fails once accepted: one ERROR event carrying the Status, then the end of the stream. This is
+/// how kube-apiserver answers a watch whose resourceVersion parsed but can no longer be served (`410 Expired`
+/// after compaction): the HTTP status is 200 and clients must read the code from the event.
+pub fn failed(error: &ApiError) -> Response {
+    let mut line = json!({"type": "ERROR", "object": error.status()}).to_string();
+    line.push('\n');
+    let mut response = Response::new(Body::from(line));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
