@@ -93,6 +93,13 @@ async fn client(kubeconfig: Option<&PathBuf>) -> anyhow::Result<kube::Client> {
             .await
             .context("no kubeconfig and not running in a cluster: pass --kubeconfig")?,
     };
+    let mut config = config;
+    // The user agent names Ramp in the API server's audit logs and request accounting.
+    let agent = concat!("ramp-controller/", env!("CARGO_PKG_VERSION"));
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(agent),
+    ));
     kube::Client::try_from(config).context("cannot build a Kubernetes client")
 }
 

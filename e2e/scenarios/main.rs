@@ -1,0 +1,182 @@
+//! End-to-end scenarios: kubesim, the `ramp-controller` binary as its own process, and the real kubectl.
+
+mod support;
+
+use std::time::Duration;
+
+use support::*;
+
+const ROLLOUT: &str = "rollouts-demo";
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// The basic canary example, with 2 s timed pauses so the scenario runs in seconds.
+fn canary_env(name: &str) -> Env {
+    let mut env = Env::start(name);
+    env.start_controller(&["--leader-elect=false"]);
+    let example = example_copy(&env, "rollout-canary.yaml", &[("10s", "2s")]);
+    env.kubectl_ok(&["apply", "-f", example.to_str().unwrap_or_default()]);
+    let ro = wait_for_phase(&env, ROLLOUT, "Healthy", None, SETTLE);
+    assert_eq!(ro["status"]["availableReplicas"], 5);
+    env
+}
+
+#[test]
+fn basic_canary_pauses_promotes_and_finishes() {
+    let env = canary_env("canary");
+    let first = env.replica_sets(ROLLOUT);
+    assert_eq!(
+        first.len(),
+        1,
+        "initial deploy makes one ReplicaSet: {first:?}"
+    );
+    assert_eq!((first[0].1, first[0].2), (5, 5));
+    let stable_hash = first[0].0.clone();
+
+    set_image(&env, ROLLOUT, "argoproj/rollouts-demo:yellow");
+    let paused = wait_for_phase(&env, ROLLOUT, "Paused", Some(1), SETTLE);
+    assert_eq!(paused["status"]["message"], "CanaryPauseStep");
+    assert_eq!(
+        paused["status"]["pauseConditions"][0]["reason"],
+        "CanaryPauseStep"
+    );
+    let during = wait_for("1 canary and 4 stable", SETTLE, || {
+        let rs = env.replica_sets(ROLLOUT);
+        let counts: Vec<(i64, i64)> = rs.iter().map(|r| (r.1, r.2)).collect();
+        if counts == [(4, 4), (1, 1)] {
+            Ok(rs)
+        } else {
+            Err(format!("{rs:?}"))
+        }
+    });
+    let canary_hash = during[1].0.clone();
+    assert_eq!(paused["status"]["stableRS"], stable_hash.as_str());
+    assert_eq!(paused["status"]["currentPodHash"], canary_hash.as_str());
+
+    promote(&env, ROLLOUT);
+    // Three timed pauses of 2 s each, then the canary becomes stable.
+    let done = wait_for_phase(&env, ROLLOUT, "Healthy", Some(8), Duration::from_secs(40));
+    assert_eq!(done["status"]["stableRS"], canary_hash.as_str());
+    let rs = wait_for("old ReplicaSet scaled to 0", SETTLE, || {
+        let rs = env.replica_sets(ROLLOUT);
+        let counts: Vec<(i64, i64)> = rs.iter().map(|r| (r.1, r.2)).collect();
+        if counts == [(0, 0), (5, 5)] {
+            Ok(rs)
+        } else {
+            Err(format!("{rs:?}"))
+        }
+    });
+    assert_eq!(rs[1].0, canary_hash);
+    let reasons = env.event_reasons(ROLLOUT);
+    for expected in [
+        "RolloutUpdated",
+        "RolloutStepCompleted",
+        "RolloutPaused",
+        "RolloutResumed",
+        "RolloutCompleted",
+    ] {
+        assert!(
+            reasons.iter().any(|r| r == expected),
+            "event {expected} missing from {reasons:?}"
+        );
+    }
+}
+
+#[test]
+fn abort_returns_to_stable_and_retry_goes_again() {
+    let env = canary_env("abort");
+    set_image(&env, ROLLOUT, "argoproj/rollouts-demo:red");
+    wait_for_phase(&env, ROLLOUT, "Paused", Some(1), SETTLE);
+    set_abort(&env, ROLLOUT, true);
+    let aborted = wait_for_phase(&env, ROLLOUT, "Degraded", None, SETTLE);
+    assert!(
+        aborted["status"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("RolloutAborted"),
+        "{}",
+        aborted["status"]["message"]
+    );
+    wait_for("canary scaled to 0 and stable back to 5", SETTLE, || {
+        let counts: Vec<(i64, i64)> = env
+            .replica_sets(ROLLOUT)
+            .iter()
+            .map(|r| (r.1, r.2))
+            .collect();
+        if counts == [(5, 5), (0, 0)] {
+            Ok(())
+        } else {
+            Err(format!("{counts:?}"))
+        }
+    });
+    set_abort(&env, ROLLOUT, false);
+    wait_for_phase(&env, ROLLOUT, "Paused", Some(1), SETTLE);
+    let reasons = env.event_reasons(ROLLOUT);
+    assert!(reasons.iter().any(|r| r == "RolloutAborted"), "{reasons:?}");
+}
+
+#[test]
+fn an_invalid_rollout_is_degraded_creates_nothing_and_recovers_when_fixed() {
+    let mut env = Env::start("invalid");
+    env.start_controller(&["--leader-elect=false"]);
+    let example = example_copy(
+        &env,
+        "rollout-canary.yaml",
+        &[("setWeight: 20", "setWeight: 120")],
+    );
+    env.kubectl_ok(&["apply", "-f", example.to_str().unwrap_or_default()]);
+    let ro = wait_for_phase(&env, ROLLOUT, "Degraded", None, SETTLE);
+    let message = ro["status"]["message"].as_str().unwrap_or("");
+    assert!(message.starts_with("InvalidSpec"), "{message}");
+    let invalid = ro["status"]["conditions"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["type"] == "InvalidSpec"))
+        .cloned();
+    assert_eq!(
+        invalid.map(|c| c["status"].clone()),
+        Some(serde_json::json!("True"))
+    );
+    assert!(
+        env.replica_sets(ROLLOUT).is_empty(),
+        "an invalid rollout creates no ReplicaSet"
+    );
+    let fixed = example_copy(&env, "rollout-canary.yaml", &[]);
+    env.kubectl_ok(&["apply", "-f", fixed.to_str().unwrap_or_default()]);
+    wait_for_phase(&env, ROLLOUT, "Healthy", None, SETTLE);
+}
+
+#[test]
+fn an_idle_controller_writes_nothing() {
+    let env = canary_env("idle");
+    std::thread::sleep(Duration::from_secs(1));
+    let before = env.writes_by("ramp-controller");
+    assert!(before > 0, "the controller wrote while deploying");
+    std::thread::sleep(Duration::from_secs(5));
+    assert_eq!(
+        env.writes_by("ramp-controller"),
+        before,
+        "writes after convergence"
+    );
+}
+
+#[test]
+fn a_killed_controller_resumes_without_duplicates_or_skipped_steps() {
+    let mut env = canary_env("restart");
+    set_image(&env, ROLLOUT, "argoproj/rollouts-demo:green");
+    wait_for_phase(&env, ROLLOUT, "Paused", Some(1), SETTLE);
+    env.kill_controller(0);
+    promote(&env, ROLLOUT);
+    std::thread::sleep(Duration::from_millis(500));
+    env.start_controller(&["--leader-elect=false"]);
+    wait_for_phase(&env, ROLLOUT, "Healthy", Some(8), Duration::from_secs(40));
+    let rs = env.replica_sets(ROLLOUT);
+    assert_eq!(rs.len(), 2, "no duplicate ReplicaSet: {rs:?}");
+    let reasons = env.event_reasons(ROLLOUT);
+    let steps = reasons
+        .iter()
+        .filter(|r| *r == "RolloutStepCompleted")
+        .count();
+    assert!(
+        steps >= 8,
+        "every step completed once the controller came back: {reasons:?}"
+    );
+}

@@ -1,0 +1,306 @@
+//! The end-to-end harness: kubesim in this process, the real `ramp-controller` binary as a child process,
+//! and the real `kubectl` as the client, exactly as a person would drive them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
+const CONTROLLER: &str = env!("CARGO_BIN_EXE_ramp-controller");
+
+/// A kubesim, a temp dir with its kubeconfig, and the controllers started against it.
+pub struct Env {
+    pub dir: PathBuf,
+    pub kubeconfig: PathBuf,
+    pub sim: kubesim::Kubesim,
+    runtime: tokio::runtime::Runtime,
+    controllers: Vec<Child>,
+}
+
+impl Env {
+    /// Starts kubesim (pods Ready 300 ms after creation) and installs Ramp's CRDs with kubectl.
+    pub fn start(name: &str) -> Env {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        let mut config = kubesim::Config::default();
+        config.sim.pod_ready_delay = Duration::from_millis(300);
+        let sim = runtime
+            .block_on(kubesim::Kubesim::start(config))
+            .expect("kubesim starts");
+        let dir = std::env::temp_dir().join(format!("ramp-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let kubeconfig = dir.join("kubeconfig");
+        sim.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+        let env = Env {
+            dir,
+            kubeconfig,
+            sim,
+            runtime,
+            controllers: Vec::new(),
+        };
+        env.kubectl_ok(&["apply", "-f", &format!("{REPO}/crds")]);
+        env
+    }
+
+    /// Starts a `ramp-controller` process; `extra` flags are appended.
+    pub fn start_controller(&mut self, extra: &[&str]) -> usize {
+        let index = self.controllers.len();
+        let log = std::fs::File::create(self.dir.join(format!("controller-{index}.log")))
+            .expect("log file");
+        let child = Command::new(CONTROLLER)
+            .args([
+                "--kubeconfig",
+                self.kubeconfig.to_str().unwrap_or_default(),
+                "--metrics-addr",
+                "127.0.0.1:0",
+                "--health-addr",
+                "127.0.0.1:0",
+            ])
+            .args(extra)
+            .env("RAMP_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("ramp-controller starts");
+        self.controllers.push(child);
+        index
+    }
+
+    /// Kills a controller at once (SIGKILL), as a crash would.
+    pub fn kill_controller(&mut self, index: usize) {
+        let _ = self.controllers[index].kill();
+        let _ = self.controllers[index].wait();
+    }
+
+    pub fn controller_log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.dir.join(format!("controller-{index}.log")))
+            .unwrap_or_default()
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> Output {
+        Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .args(args)
+            .output()
+            .expect("kubectl runs")
+    }
+
+    /// Runs kubectl and returns stdout, failing the test with kubectl's stderr when it fails.
+    pub fn kubectl_ok(&self, args: &[&str]) -> String {
+        let out = self.kubectl(args);
+        assert!(
+            out.status.success(),
+            "kubectl {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub fn get_json(&self, args: &[&str]) -> Value {
+        let mut all = vec!["get"];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["-o", "json"]);
+        serde_json::from_str(&self.kubectl_ok(&all)).expect("kubectl prints JSON")
+    }
+
+    pub fn rollout(&self, name: &str) -> Value {
+        self.get_json(&["rollout", name])
+    }
+
+    /// ReplicaSets of a rollout: (pod-template hash, spec.replicas, status.availableReplicas), by revision.
+    pub fn replica_sets(&self, rollout: &str) -> Vec<(String, i64, i64)> {
+        let list = self.get_json(&["rs", "-l", &format!("app={rollout}")]);
+        let mut items: Vec<&Value> = list["items"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        // Creation times have one-second resolution; the revision annotation orders them exactly.
+        items.sort_by_key(|rs| {
+            rs["metadata"]["annotations"]["rollout.argoproj.io/revision"]
+                .as_str()
+                .and_then(|r| r.parse::<i64>().ok())
+                .unwrap_or(0)
+        });
+        items
+            .iter()
+            .map(|rs| {
+                (
+                    rs["metadata"]["labels"]["rollouts-pod-template-hash"]
+                        .as_str()
+                        .unwrap_or("")
+                        .to_string(),
+                    rs["spec"]["replicas"].as_i64().unwrap_or(0),
+                    rs["status"]["availableReplicas"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    }
+
+    /// Event reasons recorded for a rollout, oldest first.
+    pub fn event_reasons(&self, rollout: &str) -> Vec<String> {
+        let list = self.get_json(&[
+            "events",
+            "--field-selector",
+            &format!("involvedObject.name={rollout}"),
+        ]);
+        let mut events: Vec<&Value> = list["items"]
+            .as_array()
+            .map(|a| a.iter().collect())
+            .unwrap_or_default();
+        events.sort_by_key(|e| {
+            e["metadata"]["resourceVersion"]
+                .as_str()
+                .and_then(|rv| rv.parse::<u64>().ok())
+                .unwrap_or(0)
+        });
+        events
+            .iter()
+            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    /// Write requests counted by kubesim for a user agent prefix.
+    pub fn writes_by(&self, user_agent_prefix: &str) -> u64 {
+        self.sim
+            .request_counts()
+            .iter()
+            .filter(|c| {
+                kubesim::faults::WRITE_VERBS.contains(&c.key.verb.as_str())
+                    && c.key.user_agent.starts_with(user_agent_prefix)
+            })
+            .map(|c| c.count)
+            .sum()
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for child in &mut self.controllers {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        } else {
+            eprintln!("controller logs kept in {}", self.dir.display());
+        }
+    }
+}
+
+/// Polls until `check` returns Some, or fails the test after `timeout` with `what` and the last value seen.
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
+    let start = Instant::now();
+    loop {
+        match check() {
+            Ok(value) => return value,
+            Err(last) if start.elapsed() > timeout => {
+                panic!("timed out after {timeout:?} waiting for {what}; last seen: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+/// Waits until the rollout reports this phase (and, when given, this step index).
+pub fn wait_for_phase(
+    env: &Env,
+    rollout: &str,
+    phase: &str,
+    step: Option<i64>,
+    timeout: Duration,
+) -> Value {
+    wait_for(
+        &format!("{rollout} {phase} at step {step:?}"),
+        timeout,
+        || {
+            let ro = env.rollout(rollout);
+            let status = &ro["status"];
+            // An invalid spec is reported without observing the generation, as Argo does.
+            let invalid = status["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("InvalidSpec"));
+            let observed = invalid
+                || status["observedGeneration"].as_str()
+                    == ro["metadata"]["generation"]
+                        .as_i64()
+                        .map(|g| g.to_string())
+                        .as_deref();
+            let at_step = step.is_none_or(|s| status["currentStepIndex"].as_i64() == Some(s));
+            if observed && status["phase"] == phase && at_step {
+                Ok(ro)
+            } else {
+                Err(format!(
+                    "phase={} message={} step={}",
+                    status["phase"], status["message"], status["currentStepIndex"]
+                ))
+            }
+        },
+    )
+}
+
+/// Writes a copy of an example with some text replaced, and returns its path.
+pub fn example_copy(env: &Env, example: &str, replacements: &[(&str, &str)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(Path::new(REPO).join("examples").join(example))
+        .expect("example exists");
+    for (from, to) in replacements {
+        text = text.replace(from, to);
+    }
+    let path = env.dir.join(example);
+    std::fs::write(&path, text).expect("write example copy");
+    path
+}
+
+/// `kubectl ramp promote`'s patch for a paused canary: clear the pause conditions on /status.
+pub fn promote(env: &Env, rollout: &str) {
+    env.kubectl_ok(&[
+        "patch",
+        "rollout",
+        rollout,
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        r#"{"status":{"pauseConditions":null}}"#,
+    ]);
+}
+
+/// Changes the first container's image with a JSON patch, leaving the rest of the template alone.
+pub fn set_image(env: &Env, rollout: &str, image: &str) {
+    let patch = format!(
+        r#"[{{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"{image}"}}]"#
+    );
+    env.kubectl_ok(&["patch", "rollout", rollout, "--type", "json", "-p", &patch]);
+}
+
+/// `kubectl ramp abort` and `retry`: the `status.abort` flag on /status.
+pub fn set_abort(env: &Env, rollout: &str, abort: bool) {
+    let patch = format!(r#"{{"status":{{"abort":{abort}}}}}"#);
+    env.kubectl_ok(&[
+        "patch",
+        "rollout",
+        rollout,
+        "--subresource",
+        "status",
+        "--type",
+        "merge",
+        "-p",
+        &patch,
+    ]);
+}
