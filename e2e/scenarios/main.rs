@@ -180,3 +180,226 @@ fn a_killed_controller_resumes_without_duplicates_or_skipped_steps() {
         "every step completed once the controller came back: {reasons:?}"
     );
 }
+
+#[test]
+fn blue_green_previews_then_switches_on_promote_and_scales_down_after_the_delay() {
+    const BG: &str = "bluegreen-demo";
+    let mut env = Env::start("bluegreen");
+    env.start_controller(&["--leader-elect=false"]);
+    let example = example_copy(
+        &env,
+        "rollout-bluegreen.yaml",
+        &[("scaleDownDelaySeconds: 30", "scaleDownDelaySeconds: 3")],
+    );
+    env.kubectl_ok(&["apply", "-f", example.to_str().unwrap_or_default()]);
+    wait_for_phase(&env, BG, "Healthy", None, SETTLE);
+    let blue = env.replica_sets(BG)[0].0.clone();
+    assert!(
+        env.service_selector("bluegreen-demo-active")
+            .contains(&format!("rollouts-pod-template-hash={blue}"))
+    );
+
+    set_image(&env, BG, "argoproj/rollouts-demo:green");
+    let paused = wait_for_phase(&env, BG, "Paused", None, SETTLE);
+    assert_eq!(
+        paused["status"]["pauseConditions"][0]["reason"],
+        "BlueGreenPause"
+    );
+    let green = wait_for("green ReplicaSet available", SETTLE, || {
+        let rs = env.replica_sets(BG);
+        match rs.as_slice() {
+            [(_, 3, 3), (hash, 3, 3)] => Ok(hash.clone()),
+            _ => Err(format!("{rs:?}")),
+        }
+    });
+    assert!(
+        env.service_selector("bluegreen-demo-preview")
+            .contains(&format!("rollouts-pod-template-hash={green}")),
+        "preview on green"
+    );
+    assert!(
+        env.service_selector("bluegreen-demo-active")
+            .contains(&format!("rollouts-pod-template-hash={blue}")),
+        "active unchanged until promote"
+    );
+
+    promote(&env, BG);
+    wait_for_phase(&env, BG, "Healthy", None, SETTLE);
+    assert!(
+        env.service_selector("bluegreen-demo-active")
+            .contains(&format!("rollouts-pod-template-hash={green}")),
+        "active switched on promote"
+    );
+    wait_for(
+        "blue scaled down after scaleDownDelaySeconds",
+        SETTLE,
+        || {
+            let counts: Vec<(i64, i64)> = env.replica_sets(BG).iter().map(|r| (r.1, r.2)).collect();
+            if counts == [(0, 0), (3, 3)] {
+                Ok(())
+            } else {
+                Err(format!("{counts:?}"))
+            }
+        },
+    );
+}
+
+#[test]
+fn two_controllers_elect_one_writer_and_hand_over_when_it_dies() {
+    let mut env = Env::start("leader");
+    let lease = [
+        "--lease-duration",
+        "3",
+        "--lease-renew-deadline",
+        "2",
+        "--lease-retry-period",
+        "1",
+        "--lease-namespace",
+        "default",
+    ];
+    let first = env.start_controller(&[&["--identity", "first"][..], &lease[..]].concat());
+    let holder = wait_for("a lease holder", SETTLE, || {
+        let lease = env.get_json(&["lease", "ramp-controller-lock"]);
+        lease["spec"]["holderIdentity"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| lease.to_string())
+    });
+    assert_eq!(holder, "first");
+    let second = env.start_controller(&[&["--identity", "second"][..], &lease[..]].concat());
+    let example = example_copy(&env, "rollout-canary.yaml", &[("10s", "2s")]);
+    env.kubectl_ok(&["apply", "-f", example.to_str().unwrap_or_default()]);
+    wait_for_phase(&env, ROLLOUT, "Healthy", None, SETTLE);
+    assert!(
+        env.controller_log(first).contains("performing"),
+        "the leader reconciled"
+    );
+    assert!(
+        !env.controller_log(second).contains("performing"),
+        "the standby wrote nothing:\n{}",
+        env.controller_log(second)
+    );
+
+    env.kill_controller(first);
+    wait_for("the standby takes the lease", SETTLE, || {
+        let lease = env.get_json(&["lease", "ramp-controller-lock"]);
+        if lease["spec"]["holderIdentity"] == "second" {
+            Ok(())
+        } else {
+            Err(lease["spec"].to_string())
+        }
+    });
+    set_image(&env, ROLLOUT, "argoproj/rollouts-demo:orange");
+    wait_for_phase(&env, ROLLOUT, "Paused", Some(1), SETTLE);
+    assert!(
+        env.controller_log(second).contains("performing"),
+        "the new leader reconciles"
+    );
+}
+
+#[test]
+fn a_rollout_converges_through_api_errors_conflicts_and_dropped_watches() {
+    let mut env = Env::start("faults");
+    env.sim.set_faults(kubesim::Faults {
+        errors: vec![kubesim::ErrorRule {
+            code: 500,
+            rate: 0.10,
+            ..Default::default()
+        }],
+        conflict_rate: 0.02,
+        watch_max_seconds: Some(5.0),
+        ..Default::default()
+    });
+    env.start_controller(&["--leader-elect=false"]);
+    let example = example_copy(&env, "rollout-canary.yaml", &[("10s", "1s")]);
+    // kubectl retries nothing itself: apply until the injected errors let it through.
+    wait_for("kubectl apply through injected errors", SETTLE, || {
+        let out = env.kubectl(&["apply", "-f", example.to_str().unwrap_or_default()]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    let healthy = |env: &Env, step: Option<i64>| {
+        wait_for(
+            "Healthy through faults",
+            Duration::from_secs(60),
+            || match env.kubectl(&[
+                "get",
+                "rollout",
+                ROLLOUT,
+                "-o",
+                "jsonpath={.status.phase}/{.status.currentStepIndex}",
+            ]) {
+                out if out.status.success() => {
+                    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+                    let want = format!(
+                        "Healthy/{}",
+                        step.map(|s| s.to_string()).unwrap_or_default()
+                    );
+                    if text == want || (step.is_none() && text.starts_with("Healthy/")) {
+                        Ok(())
+                    } else {
+                        Err(text)
+                    }
+                }
+                out => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+            },
+        )
+    };
+    healthy(&env, None);
+    wait_for("image update through injected errors", SETTLE, || {
+        let out = env.kubectl(&["patch", "rollout", ROLLOUT, "--type", "json", "-p", r#"[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"argoproj/rollouts-demo:purple"}]"#]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    wait_for("paused at step 1", Duration::from_secs(60), || {
+        let out = env.kubectl(&[
+            "get",
+            "rollout",
+            ROLLOUT,
+            "-o",
+            "jsonpath={.status.phase}/{.status.currentStepIndex}",
+        ]);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text == "Paused/1" {
+            Ok(())
+        } else {
+            Err(text)
+        }
+    });
+    wait_for("promote through injected errors", SETTLE, || {
+        let out = env.kubectl(&[
+            "patch",
+            "rollout",
+            ROLLOUT,
+            "--subresource",
+            "status",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"status":{"pauseConditions":null}}"#,
+        ]);
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    });
+    healthy(&env, Some(8));
+    let errors = env
+        .sim
+        .request_counts()
+        .iter()
+        .filter(|c| c.key.user_agent.starts_with("ramp-controller") && c.key.code >= 409)
+        .map(|c| c.count)
+        .sum::<u64>();
+    assert!(
+        errors > 0,
+        "faults were injected into the controller's requests"
+    );
+}

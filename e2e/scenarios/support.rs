@@ -15,7 +15,8 @@ pub struct Env {
     pub dir: PathBuf,
     pub kubeconfig: PathBuf,
     pub sim: kubesim::Kubesim,
-    runtime: tokio::runtime::Runtime,
+    /// kubesim serves on this runtime's threads; it lives as long as the environment.
+    _runtime: tokio::runtime::Runtime,
     controllers: Vec<Child>,
 }
 
@@ -41,7 +42,7 @@ impl Env {
             dir,
             kubeconfig,
             sim,
-            runtime,
+            _runtime: runtime,
             controllers: Vec::new(),
         };
         env.kubectl_ok(&["apply", "-f", &format!("{REPO}/crds")]);
@@ -180,8 +181,19 @@ impl Env {
             .sum()
     }
 
-    pub fn runtime(&self) -> &tokio::runtime::Runtime {
-        &self.runtime
+    /// The selector of a Service, as `key=value` pairs joined by commas, sorted.
+    pub fn service_selector(&self, service: &str) -> String {
+        let svc = self.get_json(&["service", service]);
+        let mut pairs: Vec<String> = svc["spec"]["selector"]
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        pairs.sort();
+        pairs.join(",")
     }
 }
 
