@@ -1022,7 +1022,7 @@ fn dns1123_subdomain_errors(s: &str) -> Vec<String> {
 
 /// `validation.IsQualifiedName`: an optional DNS-subdomain prefix and `/`, then
 /// a name of at most 63 characters.
-fn qualified_name_errors(value: &str) -> Vec<String> {
+pub fn qualified_name_errors(value: &str) -> Vec<String> {
     let name_error = || {
         regex_error(
             QUALIFIED_NAME_MSG,
@@ -1065,7 +1065,7 @@ fn qualified_name_errors(value: &str) -> Vec<String> {
 
 /// `validation.IsValidLabelValue`: empty, or at most 63 characters shaped like
 /// a qualified name's name part.
-fn label_value_errors(value: &str) -> Vec<String> {
+pub fn label_value_errors(value: &str) -> Vec<String> {
     let mut errors = Vec::new();
     if value.len() > LABEL_VALUE_MAX_LEN {
         errors.push(format!(

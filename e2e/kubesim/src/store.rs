@@ -38,6 +38,9 @@ pub struct Change {
     pub event: EventType,
     pub resource: StorageKey,
     pub object: Arc<Value>,
+    /// The object as stored before this change (none for a creation), so that a watch with a selector can tell
+    /// an object entering or leaving its selection.
+    pub previous: Option<Arc<Value>>,
 }
 
 impl Change {
@@ -170,7 +173,7 @@ impl Store {
         } else {
             EventType::Added
         };
-        self.record(rv, event, resource, object.clone());
+        self.record(rv, event, resource, object.clone(), previous);
         object
     }
 
@@ -184,15 +187,29 @@ impl Store {
             return;
         };
         self.unindex(resource, key, &removed);
-        self.record(rv, EventType::Deleted, resource, Arc::new(final_state));
+        self.record(
+            rv,
+            EventType::Deleted,
+            resource,
+            Arc::new(final_state),
+            Some(removed),
+        );
     }
 
-    fn record(&mut self, rv: u64, event: EventType, resource: &StorageKey, object: Arc<Value>) {
+    fn record(
+        &mut self,
+        rv: u64,
+        event: EventType,
+        resource: &StorageKey,
+        object: Arc<Value>,
+        previous: Option<Arc<Value>>,
+    ) {
         let change = Arc::new(Change {
             rv,
             event,
             resource: resource.clone(),
             object,
+            previous,
         });
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {

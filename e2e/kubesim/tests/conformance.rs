@@ -958,6 +958,214 @@ async fn watches_deliver_changes_in_order_and_resume_from_a_resource_version() {
 }
 
 #[tokio::test]
+async fn watches_with_selectors_see_objects_enter_and_leave_the_selection() {
+    let sim = start_api_only().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let start_rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut stream = api
+        .watch(&WatchParams::default().labels("role=primary"), &start_rv)
+        .await
+        .unwrap()
+        .boxed();
+    let relabel = |role: &'static str| {
+        let api = api.clone();
+        async move {
+            api.patch(
+                "moving",
+                &PatchParams::default(),
+                &Patch::Merge(json!({"metadata": {"labels": {"role": role}}})),
+            )
+            .await
+            .unwrap()
+        }
+    };
+    api.create(
+        &PostParams::default(),
+        &config_map("moving", json!({"role": "replica"}), json!({})),
+    )
+    .await
+    .unwrap();
+    relabel("primary").await;
+    api.patch(
+        "moving",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"k": "v"}})),
+    )
+    .await
+    .unwrap();
+    let demoted = relabel("replica").await;
+    relabel("primary").await;
+    api.delete("moving", &DeleteParams::default())
+        .await
+        .unwrap();
+
+    let mut seen = Vec::new();
+    for _ in 0..5 {
+        seen.push(next_event(&mut stream).await);
+    }
+    let kinds: Vec<String> = seen.iter().map(|e| describe(e).0).collect();
+    assert_eq!(
+        kinds,
+        ["ADDED", "MODIFIED", "DELETED", "ADDED", "DELETED"],
+        "the replica-labelled creation is invisible; leaving the selection is a deletion"
+    );
+    // Leaving the selection reports the object as last seen, at the resourceVersion of the change.
+    let WatchEvent::Deleted(left) = &seen[2] else {
+        unreachable!()
+    };
+    assert_eq!(left.metadata.labels.as_ref().unwrap()["role"], "primary");
+    assert_eq!(rv_of(left), rv_of(&demoted));
+    assert_eq!(left.data.as_ref().unwrap()["k"], "v");
+
+    // A field selector follows the same rules.
+    let pods: Api<Pod> = Api::default_namespaced(sim.client().unwrap());
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "phased"},
+        "spec": {"containers": [{"name": "c", "image": "c"}]},
+    }))
+    .unwrap();
+    let created = pods.create(&PostParams::default(), &pod).await.unwrap();
+    let mut running = pods
+        .watch(
+            &WatchParams::default().fields("status.phase=Running"),
+            &rv_of(&created),
+        )
+        .await
+        .unwrap()
+        .boxed();
+    for phase in ["Running", "Succeeded"] {
+        pods.patch_status(
+            "phased",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": phase}})),
+        )
+        .await
+        .unwrap();
+    }
+    assert!(matches!(
+        next_event(&mut running).await,
+        WatchEvent::Added(_)
+    ));
+    assert!(matches!(
+        next_event(&mut running).await,
+        WatchEvent::Deleted(_)
+    ));
+}
+
+#[tokio::test]
+async fn custom_resources_without_a_status_subresource_bump_generation_on_status() {
+    let sim = start_api_only().await;
+    let client = sim.client().unwrap();
+    install_crd(&client, "analysis-run-crd.yaml").await;
+    let resource = kube::api::ApiResource::from_gvk_with_plural(
+        &kube::api::GroupVersionKind::gvk("argoproj.io", "v1alpha1", "AnalysisRun"),
+        "analysisruns",
+    );
+    let api: Api<DynamicObject> = Api::namespaced_with(client, "default", &resource);
+    let run: DynamicObject = serde_json::from_value(json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun",
+        "metadata": {"name": "run"},
+        "spec": {"metrics": [{"name": "ok", "provider": {"prometheus": {"address": "http://prometheus:9090", "query": "up"}}}]},
+        "status": {"phase": "Pending"},
+    }))
+    .unwrap();
+    let created = api.create(&PostParams::default(), &run).await.unwrap();
+    assert_eq!(
+        created.data["status"]["phase"], "Pending",
+        "without a status subresource, status is written with the object"
+    );
+    assert_eq!(created.metadata.generation, Some(1));
+    let updated = api
+        .patch(
+            "run",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Running"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.data["status"]["phase"], "Running");
+    assert_eq!(updated.metadata.generation, Some(2));
+    let relabelled = api
+        .patch(
+            "run",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"a": "b"}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(relabelled.metadata.generation, Some(2));
+    let err = api_error(api.get_status("run").await);
+    assert_eq!(err.code, 404);
+}
+
+#[tokio::test]
+async fn object_metadata_is_validated() {
+    let sim = start_api_only().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let err = api_error(
+        api.create(
+            &PostParams::default(),
+            &config_map("labelled", json!({"bad key": "v"}), json!({})),
+        )
+        .await,
+    );
+    assert_eq!((err.code, err.reason.as_str()), (422, "Invalid"));
+    assert!(
+        err.message.starts_with(
+            "ConfigMap \"labelled\" is invalid: metadata.labels: Invalid value: \"bad key\": name part must consist of alphanumeric characters"
+        ),
+        "{}",
+        err.message
+    );
+    let cause = &err.details.unwrap().causes[0];
+    assert_eq!(
+        (cause.field.as_str(), cause.reason.as_str()),
+        ("metadata.labels", "FieldValueInvalid")
+    );
+
+    api.create(
+        &PostParams::default(),
+        &config_map("labelled", json!({"ok": "v"}), json!({})),
+    )
+    .await
+    .unwrap();
+    let err = api_error(
+        api.patch(
+            "labelled",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"labels": {"ok": "x".repeat(64)}}})),
+        )
+        .await,
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.contains("must be no more than 63 characters"),
+        "{}",
+        err.message
+    );
+    let err = api_error(
+        api.create(
+            &PostParams::default(),
+            &config_map("Upper", json!({}), json!({})),
+        )
+        .await,
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .contains("metadata.name: Invalid value: \"Upper\""),
+        "{}",
+        err.message
+    );
+}
+
+#[tokio::test]
 async fn resuming_a_watch_after_compaction_is_gone() {
     let sim = start_api_only().await;
     let client = sim.client().unwrap();
@@ -1260,6 +1468,24 @@ async fn finalizers_hold_deletion_until_removed() {
     assert_eq!(
         terminating.metadata.finalizers.as_deref(),
         Some(&["example.com/cleanup".to_string()][..])
+    );
+    let err = api_error(
+        api.patch(
+            "held",
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"metadata": {"finalizers": ["example.com/cleanup", "example.com/late"]}}),
+            ),
+        )
+        .await,
+    );
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.contains(
+            "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted"
+        ),
+        "{}",
+        err.message
     );
     // Deleting again changes nothing.
     api.delete("held", &DeleteParams::default()).await.unwrap();

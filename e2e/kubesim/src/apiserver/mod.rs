@@ -5,6 +5,7 @@
 mod delete;
 mod error;
 mod kinds;
+mod object_meta;
 mod write;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -70,6 +71,32 @@ impl Filter {
             labels,
             fields,
         })
+    }
+
+    /// The event a watch with this filter sees for a change, as kube-apiserver's watch cache decides it: an
+    /// object entering the selection is ADDED, one that stays in it MODIFIED, and one leaving it DELETED, in its
+    /// previous state but at the change's resourceVersion. `None` when the change is invisible to this watch.
+    pub fn event_for(&self, change: &Change) -> Option<(EventType, Value)> {
+        let passes_now = change.event != EventType::Deleted && self.matches(&change.object);
+        let passed_before = change.previous.as_ref().is_some_and(|p| self.matches(p));
+        match (passed_before, passes_now) {
+            (false, true) => Some((EventType::Added, (*change.object).clone())),
+            (true, true) => Some((EventType::Modified, (*change.object).clone())),
+            (true, false) if change.event == EventType::Deleted => {
+                Some((EventType::Deleted, (*change.object).clone()))
+            }
+            (true, false) => {
+                let mut last_seen = change.previous.as_deref().cloned().unwrap_or_default();
+                if let Some(meta) = last_seen.get_mut("metadata").and_then(Value::as_object_mut) {
+                    meta.insert(
+                        "resourceVersion".into(),
+                        Value::String(change.rv.to_string()),
+                    );
+                }
+                Some((EventType::Deleted, last_seen))
+            }
+            (false, false) => None,
+        }
     }
 
     pub fn matches(&self, obj: &Value) -> bool {
@@ -248,8 +275,9 @@ impl Cluster {
             Some(rv) => state
                 .store
                 .history_since(rv)
-                .filter(|c| c.resource == resource && filter.matches(&c.object))
-                .map(|c| (c.event, Arc::new(with_api_version(rt, &c.object))))
+                .filter(|c| c.resource == resource)
+                .filter_map(|c| filter.event_for(c))
+                .map(|(event, object)| (event, Arc::new(with_api_version(rt, &object))))
                 .collect(),
             None => state
                 .store

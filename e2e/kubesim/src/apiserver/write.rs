@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, Cluster, State, kinds, object_key, with_api_version};
+use super::{ApiError, Cluster, State, kinds, object_key, object_meta, with_api_version};
 use crate::registry::ResourceType;
 use crate::selector::LabelSelector;
 use crate::store::{name_of, namespace_of};
@@ -375,6 +375,7 @@ pub(super) fn create_locked(
         map.remove("status");
     }
     set_type_meta(rt, &mut body);
+    object_meta::validate(rt, &body)?;
     validate_custom(rt, &name, &mut body, options)?;
     kinds::on_create(state, rt, &mut body)?;
     if options.dry_run {
@@ -740,10 +741,12 @@ pub(super) fn commit_update(
         };
     }
     meta.remove("resourceVersion");
+    object_meta::validate(rt, &desired)?;
+    object_meta::validate_update(rt, existing, &desired)?;
     let name = name_of(existing).to_string();
     validate_custom(rt, &name, &mut desired, options)?;
     kinds::on_update(state, rt, existing, &mut desired)?;
-    if rt.has_generation && spec_of(&desired) != spec_of(existing) {
+    if rt.has_generation && spec_of(rt, &desired) != spec_of(rt, existing) {
         let generation = old_meta
             .get("generation")
             .and_then(Value::as_i64)
@@ -780,12 +783,15 @@ pub(super) fn commit_update(
     Ok((*stored).clone())
 }
 
-/// Everything but metadata and status: what `generation` tracks.
-fn spec_of(obj: &Value) -> Value {
+/// What `generation` tracks: everything but metadata, and but status when status is a subresource (a custom
+/// resource without one bumps its generation on status changes too, as on a real server).
+fn spec_of(rt: &ResourceType, obj: &Value) -> Value {
     let mut out = obj.clone();
     if let Some(map) = out.as_object_mut() {
         map.remove("metadata");
-        map.remove("status");
+        if rt.status_subresource {
+            map.remove("status");
+        }
     }
     out
 }

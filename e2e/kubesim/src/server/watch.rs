@@ -16,7 +16,6 @@ use super::table;
 use crate::apiserver::{ApiError, WatchStart, with_api_version};
 use crate::faults::Faults;
 use crate::registry::ResourceType;
-use crate::store::EventType;
 
 pub struct Settings {
     pub timeout: Option<Duration>,
@@ -146,12 +145,13 @@ async fn run(
                         continue;
                     }
                     last_rv = change.rv;
-                    if change.resource == resource && filter.matches(&change.object) {
-                        let object = with_api_version(&rt, &change.object);
-                        let event = change.event;
-                        if !writer.event(event_name(event), &object).await {
-                            return;
-                        }
+                    let seen = (change.resource == resource)
+                        .then(|| filter.event_for(&change))
+                        .flatten();
+                    if let Some((event, object)) = seen
+                        && !writer.event(event.as_str(), &with_api_version(&rt, &object)).await
+                    {
+                        return;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
@@ -164,8 +164,4 @@ async fn run(
             }
         }
     }
-}
-
-fn event_name(event: EventType) -> &'static str {
-    event.as_str()
 }
