@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand, ValueEnum};
 use jiff::SignedDuration;
 use ramp::api::{AnalysisPhase, Rollout};
+use ramp::cli::demo::{DemoOptions, demo};
 use ramp::cli::simulate::{Options, Templates, render_table, simulate};
 
 #[derive(Parser)]
@@ -40,6 +41,23 @@ enum Command {
         /// How long a simulated person waits before promoting an indefinite pause, e.g. 1m.
         #[arg(long, default_value = "1m", env = "RAMP_SIMULATE_PROMOTE_AFTER")]
         promote_after: String,
+    },
+    /// Run Ramp with no cluster: kubesim, the CRDs and the controller in this process, and a canary release
+    /// narrated from deploy to promote to Healthy.
+    Demo {
+        /// Where to write the kubeconfig of the demo's kubesim, for kubectl to watch along.
+        #[arg(
+            long,
+            env = "RAMP_DEMO_KUBECONFIG",
+            default_value = "ramp-demo.kubeconfig"
+        )]
+        kubeconfig_out: PathBuf,
+        /// How long to wait at the indefinite pause before promoting, e.g. 5s.
+        #[arg(long, default_value = "3s", env = "RAMP_DEMO_PROMOTE_AFTER")]
+        promote_after: String,
+        /// Keep kubesim and the controller running after the release, until Ctrl-C.
+        #[arg(long, env = "RAMP_DEMO_KEEP_RUNNING")]
+        keep_running: bool,
     },
 }
 
@@ -79,6 +97,21 @@ fn main() -> anyhow::Result<()> {
                 Output::Table => print!("{}", render_table(&timeline)),
                 Output::Json => println!("{}", serde_json::to_string_pretty(&timeline)?),
             }
+        }
+        Command::Demo {
+            kubeconfig_out,
+            promote_after,
+            keep_running,
+        } => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let options = DemoOptions {
+                kubeconfig_out,
+                promote_after: duration("--promote-after", &promote_after)?.unsigned_abs(),
+                keep_running,
+            };
+            let runtime =
+                tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            runtime.block_on(demo(&options, &mut std::io::stdout()))?;
         }
     }
     Ok(())

@@ -1,3 +1,4 @@
-//! The `kubectl ramp` plugin's commands. Only the offline ones exist so far.
+//! The `kubectl ramp` plugin's commands: `simulate` (offline) and `demo` (kubesim in process).
 
+pub mod demo;
 pub mod simulate;
