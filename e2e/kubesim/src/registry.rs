@@ -338,34 +338,63 @@ fn column(name: &str, type_: &str, json_path: &str) -> PrinterColumn {
     }
 }
 
-/// The columns `kubectl get` shows for the built-in kinds that tests look at; `Age` is added for every kind.
+/// A column `kubectl get` shows only with `-o wide`.
+fn wide(name: &str, type_: &str, json_path: &str) -> PrinterColumn {
+    PrinterColumn {
+        priority: 1,
+        ..column(name, type_, json_path)
+    }
+}
+
+/// The columns `kubectl get` shows for the built-in kinds that tests look at, as kube-apiserver's table
+/// printers name them; the Table puts `Age` after the priority-0 columns, before the wide ones.
 fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
     match kind {
         "Pod" => vec![
             column("Ready", "string", "kubesim:pod-ready"),
             column("Status", "string", "kubesim:pod-status"),
-            column("Restarts", "integer", "kubesim:pod-restarts"),
+            column("Restarts", "string", "kubesim:pod-restarts"),
+            wide("IP", "string", ".status.podIP"),
+            wide("Node", "string", ".spec.nodeName"),
         ],
         "ReplicaSet" => vec![
             column("Desired", "integer", ".spec.replicas"),
-            column("Current", "integer", ".status.replicas"),
-            column("Ready", "integer", ".status.readyReplicas"),
+            column("Current", "integer", "kubesim:int:/status/replicas"),
+            column("Ready", "integer", "kubesim:int:/status/readyReplicas"),
+            wide("Containers", "string", "kubesim:template-containers"),
+            wide("Images", "string", "kubesim:template-images"),
+            wide("Selector", "string", "kubesim:workload-selector"),
         ],
         "Deployment" => vec![
             column("Ready", "string", "kubesim:deployment-ready"),
-            column("Up-to-date", "integer", ".status.updatedReplicas"),
-            column("Available", "integer", ".status.availableReplicas"),
+            column(
+                "Up-to-date",
+                "integer",
+                "kubesim:int:/status/updatedReplicas",
+            ),
+            column(
+                "Available",
+                "integer",
+                "kubesim:int:/status/availableReplicas",
+            ),
+            wide("Containers", "string", "kubesim:template-containers"),
+            wide("Images", "string", "kubesim:template-images"),
+            wide("Selector", "string", "kubesim:workload-selector"),
         ],
         "Service" => vec![
             column("Type", "string", ".spec.type"),
             column("Cluster-IP", "string", ".spec.clusterIP"),
-            column("Selector", "string", "kubesim:service-selector"),
+            column("External-IP", "string", "kubesim:service-external-ip"),
+            column("Port(s)", "string", "kubesim:service-ports"),
+            wide("Selector", "string", "kubesim:service-selector"),
         ],
+        "Endpoints" => vec![column("Endpoints", "string", "kubesim:endpoints")],
         "Job" => vec![
             column("Status", "string", "kubesim:job-status"),
             column("Completions", "string", "kubesim:job-completions"),
         ],
         "Lease" => vec![column("Holder", "string", ".spec.holderIdentity")],
+        "Namespace" => vec![column("Status", "string", ".status.phase")],
         "CustomResourceDefinition" => vec![column(
             "Created At",
             "string",

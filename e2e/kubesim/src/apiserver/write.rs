@@ -27,7 +27,31 @@ pub enum PatchType {
     Apply,
 }
 
+/// The patch formats every resource accepts.
+const PATCH_MEDIA_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
+/// The patch formats a built-in kind accepts (strategic merge too).
+const BUILTIN_PATCH_MEDIA_TYPES: &[&str] = &[
+    "application/json-patch+json",
+    "application/merge-patch+json",
+    "application/strategic-merge-patch+json",
+    "application/apply-patch+yaml",
+];
+
 impl PatchType {
+    /// The patch media types a resource accepts, as a 415 lists them.
+    pub fn accepted(rt: &ResourceType) -> &'static [&'static str] {
+        if rt.custom {
+            PATCH_MEDIA_TYPES
+        } else {
+            BUILTIN_PATCH_MEDIA_TYPES
+        }
+    }
+
     pub fn from_content_type(content_type: &str) -> Option<PatchType> {
         let media = content_type.split(';').next().unwrap_or("").trim();
         match media {
@@ -698,9 +722,7 @@ fn apply_patch(
         }
         PatchType::StrategicMerge => {
             if rt.custom {
-                return Err(ApiError::unsupported_media_type(
-                    "application/strategic-merge-patch+json",
-                ));
+                return Err(ApiError::unsupported_media_type(PatchType::accepted(rt)));
             }
             doc = crate::strategic::apply(&doc, patch, &rt.kind).map_err(ApiError::bad_request)?;
         }

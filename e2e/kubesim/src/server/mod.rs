@@ -252,7 +252,7 @@ fn patch(
 ) -> Result<Value, ApiError> {
     let content_type = header_str(headers, header::CONTENT_TYPE);
     let patch_type = PatchType::from_content_type(content_type)
-        .ok_or_else(|| ApiError::unsupported_media_type(content_type))?;
+        .ok_or_else(|| ApiError::unsupported_media_type(PatchType::accepted(rt)))?;
     let patch: Value = if patch_type == PatchType::Apply {
         serde_norway::from_slice(body).map_err(|e| {
             ApiError::bad_request(format!(
@@ -392,7 +392,10 @@ fn include_object(query: &Query) -> &str {
 fn parse_body(body: &Bytes, headers: &HeaderMap) -> Result<Value, ApiError> {
     let content_type = header_str(headers, header::CONTENT_TYPE);
     if content_type.contains("protobuf") {
-        return Err(ApiError::unsupported_media_type(content_type));
+        return Err(ApiError::unsupported_media_type(&[
+            "application/json",
+            "application/yaml",
+        ]));
     }
     if content_type.contains("yaml") {
         return serde_norway::from_slice(body)

@@ -15,45 +15,74 @@ pub fn wants_table(accept: &str) -> bool {
         .is_some_and(|first| first.contains("as=Table"))
 }
 
-/// Kinds whose columns already show the creation time get no Age column.
-fn shows_age(rt: &ResourceType) -> bool {
-    !rt.printer_columns
+/// One column of a kind's Table, in the order kube-apiserver sends them.
+enum Column<'a> {
+    Name,
+    Printer(&'a PrinterColumn),
+    Age,
+}
+
+/// Name, then the printer columns. A built-in kind gets `Age` after its priority-0 columns (unless a column
+/// already shows the creation time); a custom resource gets exactly the columns its CRD declares, or `Age`
+/// alone when it declares none.
+fn layout(rt: &ResourceType) -> Vec<Column<'_>> {
+    let mut columns = vec![Column::Name];
+    if rt.custom {
+        columns.extend(rt.printer_columns.iter().map(Column::Printer));
+        if rt.printer_columns.is_empty() {
+            columns.push(Column::Age);
+        }
+        return columns;
+    }
+    let shows_age = rt
+        .printer_columns
         .iter()
-        .any(|c| c.name == "Age" || c.json_path == ".metadata.creationTimestamp")
+        .any(|c| c.name == "Age" || c.json_path == ".metadata.creationTimestamp");
+    let (main, wide): (Vec<_>, Vec<_>) = rt.printer_columns.iter().partition(|c| c.priority == 0);
+    columns.extend(main.into_iter().map(Column::Printer));
+    if !shows_age {
+        columns.push(Column::Age);
+    }
+    columns.extend(wide.into_iter().map(Column::Printer));
+    columns
 }
 
 pub fn column_definitions(rt: &ResourceType) -> Vec<Value> {
-    let mut defs = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
-    ];
-    for col in &rt.printer_columns {
-        let type_ = if col.type_ == "date" {
-            "string"
-        } else {
-            col.type_.as_str()
-        };
-        defs.push(json!({"name": col.name, "type": type_, "format": "", "description": col.description, "priority": col.priority}));
-    }
-    if shows_age(rt) {
-        defs.push(json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0}));
-    }
-    defs
+    layout(rt)
+        .iter()
+        .map(|column| match column {
+            Column::Name => {
+                json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0})
+            }
+            Column::Printer(col) => {
+                let type_ = if col.type_ == "date" {
+                    "string"
+                } else {
+                    col.type_.as_str()
+                };
+                json!({"name": col.name, "type": type_, "format": "", "description": col.description, "priority": col.priority})
+            }
+            Column::Age => {
+                json!({"name": "Age", "type": "string", "format": "", "description": "CreationTimestamp of the object.", "priority": 0})
+            }
+        })
+        .collect()
 }
 
 pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
-    let mut cells = vec![
-        obj.pointer("/metadata/name")
-            .cloned()
-            .unwrap_or(Value::Null),
-    ];
-    for col in &rt.printer_columns {
-        cells.push(cell(col, obj));
-    }
-    if shows_age(rt) {
-        cells.push(json!(age(obj
-            .pointer("/metadata/creationTimestamp")
-            .and_then(Value::as_str))));
-    }
+    let cells: Vec<Value> = layout(rt)
+        .iter()
+        .map(|column| match column {
+            Column::Name => obj
+                .pointer("/metadata/name")
+                .cloned()
+                .unwrap_or(Value::Null),
+            Column::Printer(col) => cell(col, obj),
+            Column::Age => json!(age(obj
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str))),
+        })
+        .collect();
     let object = match include_object {
         "None" => Value::Null,
         "Object" => obj.clone(),
@@ -97,6 +126,9 @@ fn cell(col: &PrinterColumn, obj: &Value) -> Value {
 /// Columns of built-in kinds that are not a single field.
 fn computed_cell(what: &str, obj: &Value) -> Value {
     let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    if let Some(pointer) = what.strip_prefix("int:") {
+        return json!(int(pointer));
+    }
     match what {
         "pod-ready" => {
             let statuses = obj
@@ -155,6 +187,17 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
                 .filter(|s| !s.is_empty())
                 .unwrap_or_else(|| "<none>".into())
         ),
+        "service-external-ip" => json!(service_external_ip(obj)),
+        "service-ports" => json!(service_ports(obj)),
+        "endpoints" => json!(endpoint_addresses(obj)),
+        "template-containers" => json!(template_containers(obj, "name")),
+        "template-images" => json!(template_containers(obj, "image")),
+        "workload-selector" => json!(
+            obj.pointer("/spec/selector")
+                .and_then(|s| crate::selector::LabelSelector::from_json(s).ok())
+                .map(|s| s.to_string())
+                .unwrap_or_default()
+        ),
         "job-status" => {
             let condition = |t: &str| {
                 obj.pointer("/status/conditions")
@@ -183,6 +226,115 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
         )),
         _ => Value::Null,
     }
+}
+
+/// A Service's EXTERNAL-IP, as kubectl shows it.
+fn service_external_ip(service: &Value) -> String {
+    let strings = |p: &str| -> Vec<String> {
+        service
+            .pointer(p)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.get("ip").or(Some(v)).and_then(Value::as_str))
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let external = strings("/spec/externalIPs");
+    match service.pointer("/spec/type").and_then(Value::as_str) {
+        Some("ExternalName") => service
+            .pointer("/spec/externalName")
+            .and_then(Value::as_str)
+            .unwrap_or("<none>")
+            .to_string(),
+        Some("LoadBalancer") => {
+            let mut all = strings("/status/loadBalancer/ingress");
+            all.extend(external);
+            if all.is_empty() {
+                "<pending>".into()
+            } else {
+                all.join(",")
+            }
+        }
+        _ if !external.is_empty() => external.join(","),
+        _ => "<none>".into(),
+    }
+}
+
+/// A Service's PORT(S): `80/TCP`, `80:30080/TCP`, comma-separated.
+fn service_ports(service: &Value) -> String {
+    let ports: Vec<String> = service
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .map(|ports| {
+            ports
+                .iter()
+                .map(|p| {
+                    let port = p.get("port").and_then(Value::as_i64).unwrap_or(0);
+                    let protocol = p.get("protocol").and_then(Value::as_str).unwrap_or("TCP");
+                    match p.get("nodePort").and_then(Value::as_i64) {
+                        Some(node) => format!("{port}:{node}/{protocol}"),
+                        None => format!("{port}/{protocol}"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if ports.is_empty() {
+        "<none>".into()
+    } else {
+        ports.join(",")
+    }
+}
+
+/// An Endpoints object's ready `ip:port` pairs.
+fn endpoint_addresses(endpoints: &Value) -> String {
+    let mut pairs = Vec::new();
+    for subset in endpoints
+        .get("subsets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        let ports: Vec<i64> = subset
+            .get("ports")
+            .and_then(Value::as_array)
+            .map(|p| p.iter().filter_map(|p| p.get("port")?.as_i64()).collect())
+            .unwrap_or_default();
+        for address in subset
+            .get("addresses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let ip = address.get("ip").and_then(Value::as_str).unwrap_or("");
+            if ports.is_empty() {
+                pairs.push(ip.to_string());
+            }
+            pairs.extend(ports.iter().map(|port| format!("{ip}:{port}")));
+        }
+    }
+    if pairs.is_empty() {
+        "<none>".into()
+    } else {
+        pairs.join(",")
+    }
+}
+
+/// A field of every container of a workload's pod template, comma-separated.
+fn template_containers(workload: &Value, field: &str) -> String {
+    workload
+        .pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c.get(field).and_then(Value::as_str))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .unwrap_or_default()
 }
 
 /// Evaluates the simple JSONPath used by printer columns: `.a.b`, `.a[0].b`.
