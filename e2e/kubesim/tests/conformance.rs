@@ -314,6 +314,125 @@ async fn dry_run_writes_nothing() {
         .unwrap();
     assert_eq!(answered.metadata.name.as_deref(), Some("dry"));
     assert!(api.get_opt("dry").await.unwrap().is_none());
+
+    let stored = api
+        .create(
+            &PostParams::default(),
+            &config_map("dry", json!({}), json!({"a": "b"})),
+        )
+        .await
+        .unwrap();
+    let preview = api
+        .patch(
+            "dry",
+            &PatchParams::default().dry_run(),
+            &Patch::Merge(json!({"data": {"a": "c"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(preview.data.as_ref().unwrap()["a"], "c");
+    assert_eq!(rv_of(&preview), rv_of(&stored));
+    assert_eq!(api.get("dry").await.unwrap(), stored);
+}
+
+#[tokio::test]
+async fn empty_metadata_fields_are_not_stored() {
+    let sim = start_api_only().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let body: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "sparse", "labels": {}, "annotations": {}, "finalizers": []},
+    }))
+    .unwrap();
+    let created = api.create(&PostParams::default(), &body).await.unwrap();
+    let raw = serde_json::to_value(&created.metadata).unwrap();
+    for field in ["labels", "annotations", "finalizers"] {
+        assert!(raw.get(field).is_none(), "{field} in {raw}");
+    }
+    let patched = api
+        .patch(
+            "sparse",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {}}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(rv_of(&patched), rv_of(&created), "a no-op write");
+}
+
+#[tokio::test]
+async fn built_in_objects_are_defaulted_as_on_a_real_server() {
+    let sim = start_api_only().await;
+    let client = sim.client().unwrap();
+    let deployments: Api<Deployment> = Api::default_namespaced(client.clone());
+    let created = deployments
+        .create(
+            &PostParams::default(),
+            &deployment(
+                "defaulted",
+                2,
+                json!([{"name": "app", "image": "app", "ports": [{"containerPort": 80}]}]),
+            ),
+        )
+        .await
+        .unwrap();
+    let raw = serde_json::to_value(&created).unwrap();
+    assert_eq!(raw["spec"]["strategy"]["type"], "RollingUpdate");
+    assert_eq!(raw["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    assert_eq!(raw["spec"]["revisionHistoryLimit"], 10);
+    assert_eq!(raw["spec"]["progressDeadlineSeconds"], 600);
+    let pod_spec = &raw["spec"]["template"]["spec"];
+    assert_eq!(pod_spec["restartPolicy"], "Always");
+    assert_eq!(pod_spec["dnsPolicy"], "ClusterFirst");
+    assert_eq!(pod_spec["terminationGracePeriodSeconds"], 30);
+    let container = &pod_spec["containers"][0];
+    assert_eq!(container["imagePullPolicy"], "Always", "untagged image");
+    assert_eq!(container["terminationMessagePolicy"], "File");
+    assert_eq!(container["ports"][0]["protocol"], "TCP");
+
+    // Defaults come back after a patch that removes them.
+    let patched = deployments
+        .patch(
+            "defaulted",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"revisionHistoryLimit": null}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.spec.unwrap().revision_history_limit, Some(10));
+    assert_eq!(patched.metadata.generation, Some(1), "nothing changed");
+
+    let services: Api<Service> = Api::default_namespaced(client.clone());
+    let service: Service = serde_json::from_value(json!({
+        "metadata": {"name": "defaulted"},
+        "spec": {"selector": {"app": "x"}, "ports": [{"port": 8080}]},
+    }))
+    .unwrap();
+    let created = services
+        .create(&PostParams::default(), &service)
+        .await
+        .unwrap();
+    let port = &created.spec.unwrap().ports.unwrap()[0];
+    assert_eq!(port.protocol.as_deref(), Some("TCP"));
+    assert_eq!(
+        port.target_port,
+        Some(k8s_openapi::apimachinery::pkg::util::intstr::IntOrString::Int(8080))
+    );
+
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> = Api::default_namespaced(client);
+    let job: k8s_openapi::api::batch::v1::Job = serde_json::from_value(json!({
+        "metadata": {"name": "restarts"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "c:1"}]}}},
+    }))
+    .unwrap();
+    let err = api_error(jobs.create(&PostParams::default(), &job).await);
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message.ends_with(
+            "spec.template.spec.restartPolicy: Unsupported value: \"Always\": supported values: \"OnFailure\", \"Never\""
+        ),
+        "{}",
+        err.message
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -1712,6 +1831,220 @@ async fn a_reflector_stays_in_sync_through_cut_watches_and_gone_resumes() {
     task.abort();
 }
 
+#[tokio::test]
+async fn deletecollection_deletes_what_the_selector_lists() {
+    let sim = start_api_only().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    for (name, batch) in [("one", "x"), ("two", "x"), ("three", "y")] {
+        api.create(
+            &PostParams::default(),
+            &config_map(name, json!({"batch": batch}), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("batch=x"),
+    )
+    .await
+    .unwrap();
+    let left = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(names(&left.items), ["three"]);
+}
+
+#[tokio::test]
+async fn pods_can_be_evicted() {
+    let sim = start_api_only().await;
+    let api: Api<Pod> = Api::default_namespaced(sim.client().unwrap());
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "evicted"},
+        "spec": {"containers": [{"name": "c", "image": "c"}]},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &pod).await.unwrap();
+    let status = api
+        .evict("evicted", &kube::api::EvictParams::default())
+        .await
+        .unwrap();
+    assert!(status.is_success(), "{status:?}");
+    assert!(api.get_opt("evicted").await.unwrap().is_none());
+    let err = api_error(
+        api.evict("evicted", &kube::api::EvictParams::default())
+            .await,
+    );
+    assert_eq!(err.code, 404);
+}
+
+#[tokio::test]
+async fn discovery_follows_custom_resource_definitions() {
+    let sim = start_api_only().await;
+    let client = sim.client().unwrap();
+    let version = client.apiserver_version().await.unwrap();
+    assert_eq!(
+        (version.major.as_str(), version.minor.as_str()),
+        ("1", "32")
+    );
+    let core = client.list_core_api_resources("v1").await.unwrap();
+    let pods = core.resources.iter().find(|r| r.name == "pods").unwrap();
+    assert!(pods.namespaced && pods.verbs.contains(&"watch".to_string()));
+    assert!(core.resources.iter().any(|r| r.name == "pods/status"));
+
+    let groups =
+        |list: k8s_openapi::apimachinery::pkg::apis::meta::v1::APIGroupList| -> Vec<String> {
+            list.groups.into_iter().map(|g| g.name).collect()
+        };
+    assert!(!groups(client.list_api_groups().await.unwrap()).contains(&"argoproj.io".to_string()));
+    install_crd(&client, "rollout-crd.yaml").await;
+    assert!(groups(client.list_api_groups().await.unwrap()).contains(&"argoproj.io".to_string()));
+    let resources = client
+        .list_api_group_resources("argoproj.io/v1alpha1")
+        .await
+        .unwrap();
+    let served: BTreeSet<String> = resources.resources.iter().map(|r| r.name.clone()).collect();
+    assert_eq!(
+        served,
+        set(&["rollouts", "rollouts/scale", "rollouts/status"])
+    );
+    let entry = resources
+        .resources
+        .iter()
+        .find(|r| r.name == "rollouts")
+        .unwrap();
+    assert_eq!(entry.short_names.as_deref(), Some(&["ro".to_string()][..]));
+
+    // Deleting the CRD stops serving the resource and deletes its objects.
+    let api = rollouts(&client);
+    api.create(&PostParams::default(), &rollout("doomed", 1))
+        .await
+        .unwrap();
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    let established = crds.get("rollouts.argoproj.io").await.unwrap();
+    let conditions = established.status.unwrap().conditions.unwrap();
+    assert!(
+        conditions
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+    );
+    crds.delete("rollouts.argoproj.io", &DeleteParams::default())
+        .await
+        .unwrap();
+    assert_eq!(api_error(api.get("doomed").await).code, 404);
+    assert!(!groups(client.list_api_groups().await.unwrap()).contains(&"argoproj.io".to_string()));
+    install_crd(&client, "rollout-crd.yaml").await;
+    assert!(api.get_opt("doomed").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_streaming_list_reflector_gets_the_initial_state_then_changes() {
+    let sim = start_api_only().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    for i in 0..3 {
+        api.create(
+            &PostParams::default(),
+            &config_map(&format!("early-{i}"), json!({}), json!({})),
+        )
+        .await
+        .unwrap();
+    }
+    let watched: Api<ConfigMap> =
+        Api::default_namespaced(client_with_agent(&sim, "reflector-test"));
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = reflector(
+        writer,
+        watcher(watched, watcher::Config::default().streaming_lists()),
+    );
+    let task = tokio::spawn(stream.for_each(|_| futures::future::ready(())));
+    tokio::time::timeout(DEADLINE, reader.wait_until_ready())
+        .await
+        .expect("the initial events end with a bookmark")
+        .unwrap();
+    assert_eq!(reader.state().len(), 3);
+    churn(&api, 0).await;
+    wait_in_sync(&api, &reader).await;
+    task.abort();
+    assert_eq!(
+        reflector_requests(&sim, "list", 200),
+        0,
+        "no list: a watch only"
+    );
+    assert_eq!(reflector_requests(&sim, "watch", 200), 1);
+}
+
+#[tokio::test]
+async fn latency_conflicts_and_throttling_are_injected() {
+    let sim = start_api_only().await;
+    let mut config = kube::Config::new(sim.url.parse().unwrap());
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).unwrap();
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    api.create(
+        &PostParams::default(),
+        &config_map("target", json!({}), json!({})),
+    )
+    .await
+    .unwrap();
+
+    sim.set_faults(kubesim::Faults {
+        latency_ms: 300,
+        ..Default::default()
+    });
+    let started = std::time::Instant::now();
+    api.get("target").await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(300));
+
+    sim.set_faults(kubesim::Faults {
+        conflict_rate: 1.0,
+        ..Default::default()
+    });
+    let err = api_error(
+        api.patch(
+            "target",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": "b"}})),
+        )
+        .await,
+    );
+    assert_eq!((err.code, err.reason.as_str()), (409, "Conflict"));
+    api.get("target").await.expect("reads are not conflicted");
+
+    sim.set_faults(kubesim::Faults {
+        errors: vec![
+            kubesim::ErrorRule {
+                verb: Some("list".into()),
+                resource: None,
+                code: 429,
+                rate: 1.0,
+                retry_after_seconds: Some(3),
+            },
+            kubesim::ErrorRule {
+                verb: Some("get".into()),
+                resource: Some("configmaps".into()),
+                code: 503,
+                rate: 1.0,
+                retry_after_seconds: None,
+            },
+        ],
+        ..Default::default()
+    });
+    let err = api_error(api.list(&ListParams::default()).await);
+    assert_eq!((err.code, err.reason.as_str()), (429, "TooManyRequests"));
+    assert_eq!(err.details.unwrap().retry_after_seconds, 3);
+    let err = api_error(api.get("target").await);
+    assert_eq!((err.code, err.reason.as_str()), (503, "ServiceUnavailable"));
+    let data = api
+        .patch(
+            "target",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"data": {"a": "b"}})),
+        )
+        .await
+        .expect("writes are not matched by these rules");
+    assert_eq!(data.data.unwrap()["a"], "b");
+    sim.set_faults(kubesim::Faults::default());
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // The simulated cluster
 // ---------------------------------------------------------------------------------------------------------
@@ -1955,6 +2288,47 @@ async fn a_deployment_rolls_out_a_new_replica_set_per_template() {
         .then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn jobs_run_their_pod_to_completion_or_failure() {
+    let sim = start().await;
+    let jobs: Api<k8s_openapi::api::batch::v1::Job> =
+        Api::default_namespaced(sim.client().unwrap());
+    let job = |name: &str, exit_code: &str| -> k8s_openapi::api::batch::v1::Job {
+        serde_json::from_value(json!({
+            "metadata": {"name": name},
+            "spec": {"backoffLimit": 1, "template": {
+                "metadata": {"annotations": {"kubesim.ramp.dev/run-time": "200ms", "kubesim.ramp.dev/exit-code": exit_code}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "c:1"}]},
+            }},
+        }))
+        .unwrap()
+    };
+    jobs.create(&PostParams::default(), &job("passes", "0"))
+        .await
+        .unwrap();
+    jobs.create(&PostParams::default(), &job("fails", "3"))
+        .await
+        .unwrap();
+    let condition = |job: &k8s_openapi::api::batch::v1::Job, type_: &str| {
+        job.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == type_ && c.status == "True"))
+    };
+    eventually("one Job to complete and the other to fail", || async {
+        let passes = jobs.get("passes").await.ok()?;
+        let fails = jobs.get("fails").await.ok()?;
+        (condition(&passes, "Complete") && condition(&fails, "Failed")).then_some(())
+    })
+    .await;
+    let fails = jobs.get("fails").await.unwrap().status.unwrap();
+    assert_eq!(fails.failed, Some(2), "the first pod and one retry");
+    assert_eq!(
+        jobs.get("passes").await.unwrap().status.unwrap().succeeded,
+        Some(1)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::write::{ensure_metadata, now_rfc3339};
-use super::{ApiError, State, delete};
+use super::{ApiError, State, defaults, delete};
 use crate::registry::{self, ResourceType, StorageKey};
 use crate::store::name_of;
 
@@ -36,11 +36,16 @@ pub(super) fn on_create(
     rt: &ResourceType,
     body: &mut Value,
 ) -> Result<(), ApiError> {
+    defaults::apply(rt, body);
+    validate_job(rt, body)?;
     if is(rt, "", "Namespace") {
         let name = name_of(body).to_string();
         let meta = ensure_metadata(body);
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
         labels["kubernetes.io/metadata.name"] = json!(name);
+        if body.pointer("/spec/finalizers").is_none() {
+            body["spec"]["finalizers"] = json!(["kubernetes"]);
+        }
         body["status"] = json!({"phase": "Active"});
     } else if is(rt, "", "Service") {
         default_service(state, body);
@@ -58,6 +63,8 @@ pub(super) fn on_update(
     existing: &Value,
     desired: &mut Value,
 ) -> Result<(), ApiError> {
+    defaults::apply(rt, desired);
+    validate_job(rt, desired)?;
     if is(rt, "", "Service") {
         for field in ["clusterIP", "clusterIPs"] {
             if let Some(ip) = existing.pointer(&format!("/spec/{field}")) {
@@ -99,6 +106,29 @@ pub(super) fn after_delete(state: &mut State, rt: &ResourceType, deleted: &Value
     } else if is(rt, "", "Namespace") {
         delete::empty_namespace(state, name_of(deleted));
     }
+}
+
+/// A Job's pods must not restart in place: `restartPolicy` (defaulted to Always) must be OnFailure or Never.
+fn validate_job(rt: &ResourceType, job: &Value) -> Result<(), ApiError> {
+    if !is(rt, "batch", "Job") {
+        return Ok(());
+    }
+    let policy = job
+        .pointer("/spec/template/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if matches!(policy, "OnFailure" | "Never") {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        rt,
+        name_of(job),
+        &[(
+            "spec.template.spec.restartPolicy".into(),
+            "FieldValueNotSupported".into(),
+            format!("Unsupported value: \"{policy}\": supported values: \"OnFailure\", \"Never\""),
+        )],
+    ))
 }
 
 fn default_service(state: &mut State, body: &mut Value) {

@@ -2,6 +2,7 @@
 //! store. The HTTP layer and the simulated controllers both call this; only the HTTP layer is counted and
 //! fault-injected.
 
+mod defaults;
 mod delete;
 mod error;
 mod kinds;

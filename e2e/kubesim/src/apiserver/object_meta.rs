@@ -2,7 +2,7 @@
 //! `ValidateObjectMetaUpdate` word it: label keys and values, annotation keys and their total size, and no new
 //! finalizers on an object that is being deleted.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::ApiError;
 use crate::registry::ResourceType;
@@ -14,6 +14,18 @@ type Cause = (String, String, String);
 
 /// The most bytes all annotation keys and values of one object may take together.
 const TOTAL_ANNOTATION_SIZE_LIMIT: usize = 256 * 1024;
+
+/// Drops metadata fields that are null or empty (`""`, `{}`, `[]`): every field of `ObjectMeta` is `omitempty`,
+/// so a real server never stores or returns them.
+pub(super) fn drop_empty(meta: &mut Map<String, Value>) {
+    meta.retain(|_, value| match value {
+        Value::Null => false,
+        Value::String(s) => !s.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Bool(_) | Value::Number(_) => true,
+    });
+}
 
 /// Checks the metadata of an object being created or written.
 pub(super) fn validate(rt: &ResourceType, obj: &Value) -> Result<(), ApiError> {

@@ -379,6 +379,7 @@ pub(super) fn create_locked(
     ] {
         meta.remove(server_owned);
     }
+    object_meta::drop_empty(meta);
     meta.insert("uid".into(), json!(new_uid()));
     meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
     if rt.has_generation {
@@ -763,6 +764,7 @@ pub(super) fn commit_update(
         };
     }
     meta.remove("resourceVersion");
+    object_meta::drop_empty(meta);
     object_meta::validate(rt, &desired)?;
     object_meta::validate_update(rt, existing, &desired)?;
     let name = name_of(existing).to_string();
@@ -787,6 +789,10 @@ pub(super) fn commit_update(
     }
     record_manager(ensure_metadata(&mut desired), rt, options, write);
     if options.dry_run {
+        // Nothing is stored, so the object keeps the version it was read at.
+        if let Some(rv) = old_meta.get("resourceVersion") {
+            ensure_metadata(&mut desired).insert("resourceVersion".into(), rv.clone());
+        }
         return Ok(desired);
     }
     let finished_deleting = desired.pointer("/metadata/deletionTimestamp").is_some()

@@ -96,10 +96,8 @@ impl Reconciler for JobController {
             metadata["labels"]["job-name"] = json!(key.1);
             metadata["labels"]["batch.kubernetes.io/controller-uid"] = json!(uid);
             metadata["ownerReferences"] = json!([controller_reference(&job)]);
-            let mut spec = template.get("spec").cloned().unwrap_or_default();
-            if spec.get("restartPolicy").is_none() {
-                spec["restartPolicy"] = json!("Never");
-            }
+            // The API server only accepts Jobs whose template restarts OnFailure or Never.
+            let spec = template.get("spec").cloned().unwrap_or_default();
             let pod =
                 json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec});
             if cluster.create(&pod_type, &key.0, pod, &options).is_ok() {
