@@ -47,6 +47,30 @@ pub struct ResourceType {
     pub custom: bool,
     /// Objects of this kind carry `metadata.generation`, bumped on every change outside metadata and status.
     pub has_generation: bool,
+    /// Fields a field selector may name besides `metadata.name` and `metadata.namespace` (a built-in kind's
+    /// field labels, or a CRD version's `selectableFields`).
+    pub selectable_fields: Vec<String>,
+}
+
+impl ResourceType {
+    /// Checks that a field selector names only fields this resource can be selected by, with the API server's
+    /// error for the first one it cannot.
+    pub fn check_field_selector<'a>(
+        &self,
+        mut paths: impl Iterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        let unknown = paths.find(|path| {
+            !matches!(*path, "metadata.name" | "metadata.namespace")
+                && !self.selectable_fields.iter().any(|f| f == path)
+        });
+        match unknown {
+            None => Ok(()),
+            Some(path) if self.custom => Err(format!(
+                "\"{path}\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+            )),
+            Some(path) => Err(format!("field label not supported: {path}")),
+        }
+    }
 }
 
 impl ResourceType {
@@ -322,6 +346,7 @@ fn builtins() -> Vec<ResourceType> {
             }),
             schema: None,
             printer_columns: builtin_columns(b.kind),
+            selectable_fields: builtin_field_labels(b.group, b.kind),
             custom: false,
             has_generation: !WITHOUT_GENERATION.contains(&b.kind),
         })
@@ -402,6 +427,44 @@ fn builtin_columns(kind: &str) -> Vec<PrinterColumn> {
         )],
         _ => Vec::new(),
     }
+}
+
+/// The field labels a built-in kind supports in field selectors, beyond name and namespace, as its
+/// `AddFieldLabelConversionFunc` lists them.
+fn builtin_field_labels(group: &str, kind: &str) -> Vec<String> {
+    const EVENT: &[&str] = &[
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ];
+    let labels: &[&str] = match (group, kind) {
+        ("", "Pod") => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        ("", "Event") => EVENT,
+        ("", "Secret") => &["type"],
+        ("", "Namespace") => &["status.phase"],
+        ("", "Service") => &["spec.clusterIP", "spec.type"],
+        ("apps", "ReplicaSet") => &["status.replicas"],
+        _ => &[],
+    };
+    labels.iter().map(|l| l.to_string()).collect()
 }
 
 /// Reads the resource types a CustomResourceDefinition declares, one per served version.
@@ -485,11 +548,27 @@ pub fn from_crd(crd: &Value) -> Result<Vec<ResourceType>, String> {
                 .and_then(|s| s.get("openAPIV3Schema"))
                 .cloned(),
             printer_columns,
+            selectable_fields: selectable_fields(version),
             custom: true,
             has_generation: true,
         });
     }
     Ok(types)
+}
+
+/// A CRD version's `selectableFields`, as field selector paths.
+fn selectable_fields(version: &Value) -> Vec<String> {
+    version
+        .get("selectableFields")
+        .and_then(Value::as_array)
+        .map(|fields| {
+            fields
+                .iter()
+                .filter_map(|f| str_at(f, "jsonPath"))
+                .map(trim_path)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn printer_column(col: &Value) -> Option<PrinterColumn> {
@@ -579,6 +658,37 @@ mod tests {
             "status.HPAReplicas"
         );
         assert_eq!(rt.printer_columns[0].name, "Desired");
+    }
+
+    #[test]
+    fn field_selectors_name_supported_fields_only() {
+        let registry = Registry::with_builtins();
+        let pods = registry.get("", "v1", "pods").unwrap();
+        assert_eq!(
+            pods.check_field_selector(["metadata.name", "status.phase"].into_iter()),
+            Ok(())
+        );
+        assert_eq!(
+            pods.check_field_selector(["spec.containers"].into_iter()),
+            Err("field label not supported: spec.containers".into())
+        );
+        let crd = json!({
+            "metadata": {"name": "things.example.com"},
+            "spec": {"group": "example.com", "scope": "Namespaced", "names": {"plural": "things", "kind": "Thing"},
+                "versions": [{"name": "v1", "served": true, "storage": true,
+                    "selectableFields": [{"jsonPath": ".spec.color"}]}]}
+        });
+        let things = &from_crd(&crd).unwrap()[0];
+        assert_eq!(
+            things.check_field_selector(["spec.color"].into_iter()),
+            Ok(())
+        );
+        assert!(
+            things
+                .check_field_selector(["spec.size"].into_iter())
+                .unwrap_err()
+                .starts_with("\"spec.size\" is not a known field selector")
+        );
     }
 
     #[test]

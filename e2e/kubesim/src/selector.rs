@@ -796,6 +796,11 @@ impl FieldSelector {
         self.terms.is_empty()
     }
 
+    /// The field paths the terms compare, in term order.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.terms.iter().map(|term| term.path.as_str())
+    }
+
     /// Whether the whole object (not just its metadata) satisfies every term.
     #[must_use]
     pub fn matches(&self, obj: &Value) -> bool {

@@ -936,6 +936,23 @@ async fn custom_resources_have_status_and_scale_subresources() {
         err.message
     );
 
+    let err = api_error(
+        api.list(&ListParams::default().fields("spec.replicas=6"))
+            .await,
+    );
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (
+            400,
+            "\"spec.replicas\" is not a known field selector: only \"metadata.name\", \"metadata.namespace\""
+        )
+    );
+    let named = api
+        .list(&ListParams::default().fields("metadata.name=canary"))
+        .await
+        .unwrap();
+    assert_eq!(named.items.len(), 1);
+
     // Strategic merge patch is not supported for custom resources.
     let err = api_error(
         api.patch(
@@ -1464,6 +1481,22 @@ async fn field_selectors_match_metadata_and_status_fields() {
             .await,
     );
     assert_eq!(err.code, 400);
+
+    // Only the fields a kind supports can be selected, as on a real server.
+    let err = api_error(api.list(&ListParams::default().fields("data.k=v")).await);
+    assert_eq!(
+        (err.code, err.message.as_str()),
+        (400, "field label not supported: data.k")
+    );
+    let refused = pods
+        .watch(
+            &WatchParams::default().fields("status.qosClass=BestEffort"),
+            "0",
+        )
+        .await
+        .map(|_| ());
+    let err = api_error(refused);
+    assert_eq!(err.message, "field label not supported: status.qosClass");
 }
 
 #[tokio::test]

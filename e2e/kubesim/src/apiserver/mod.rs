@@ -58,7 +58,11 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn new(namespace: Option<&str>, options: &ListOptions) -> Result<Filter, ApiError> {
+    pub fn new(
+        rt: &ResourceType,
+        namespace: Option<&str>,
+        options: &ListOptions,
+    ) -> Result<Filter, ApiError> {
         let labels = match options.label_selector.as_deref() {
             Some(s) => LabelSelector::parse(s).map_err(ApiError::bad_request)?,
             None => LabelSelector::default(),
@@ -67,6 +71,8 @@ impl Filter {
             Some(s) => FieldSelector::parse(s).map_err(ApiError::bad_request)?,
             None => FieldSelector::default(),
         };
+        rt.check_field_selector(fields.paths())
+            .map_err(ApiError::bad_request)?;
         Ok(Filter {
             namespace: namespace.filter(|ns| !ns.is_empty()).map(str::to_string),
             labels,
@@ -212,7 +218,7 @@ impl Cluster {
         namespace: Option<&str>,
         options: &ListOptions,
     ) -> Result<ListPage, ApiError> {
-        let filter = Filter::new(namespace, options)?;
+        let filter = Filter::new(rt, namespace, options)?;
         let state = self.lock();
         let (snapshot_rv, start_after) = match options.continue_token.as_deref() {
             Some(token) => parse_continue(token)?,
@@ -261,7 +267,7 @@ impl Cluster {
         namespace: Option<&str>,
         options: &WatchOptions,
     ) -> Result<WatchStart, ApiError> {
-        let filter = Filter::new(namespace, &options.list)?;
+        let filter = Filter::new(rt, namespace, &options.list)?;
         let state = self.lock();
         let feed = state.store.subscribe();
         let now = state.store.resource_version();
