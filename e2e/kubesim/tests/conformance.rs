@@ -1602,6 +1602,73 @@ async fn deleting_an_owner_collects_its_dependents_unless_orphaned() {
 }
 
 #[tokio::test]
+async fn foreground_deletion_waits_for_blocking_dependents() {
+    let sim = start_api_only().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());
+    let owner = owner_and_dependents(&api).await;
+    // A third dependent blocks its owner's deletion and is held by its own finalizer.
+    let mut held = config_map("dep-held", json!({}), json!({}));
+    held.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    held.metadata.owner_references = Some(vec![
+        serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "ConfigMap", "name": "owner",
+            "uid": owner.metadata.uid, "blockOwnerDeletion": true,
+        }))
+        .unwrap(),
+    ]);
+    api.create(&PostParams::default(), &held).await.unwrap();
+
+    let answer = api
+        .delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap()
+        .left()
+        .expect("the owner is returned, marked for deletion");
+    assert!(answer.metadata.deletion_timestamp.is_some());
+    assert_eq!(
+        answer.metadata.finalizers.as_deref(),
+        Some(&["foregroundDeletion".to_string()][..])
+    );
+    let left = api.list(&ListParams::default()).await.unwrap();
+    assert_eq!(
+        names(&left.items),
+        ["dep-held", "owner"],
+        "the unheld dependents are gone; the owner waits for the held one"
+    );
+    assert!(
+        api.get("dep-held")
+            .await
+            .unwrap()
+            .metadata
+            .deletion_timestamp
+            .is_some()
+    );
+
+    api.patch(
+        "dep-held",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"finalizers": null}})),
+    )
+    .await
+    .unwrap();
+    let left = api.list(&ListParams::default()).await.unwrap();
+    assert!(left.items.is_empty(), "{:?}", names(&left.items));
+
+    // Without a blocking dependent left, a foreground delete completes at once.
+    owner_and_dependents(&api).await;
+    api.delete("owner", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    assert!(
+        api.list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+}
+
+#[tokio::test]
 async fn finalizers_hold_deletion_until_removed() {
     let sim = start_api_only().await;
     let api: Api<ConfigMap> = Api::default_namespaced(sim.client().unwrap());

@@ -396,7 +396,9 @@ async fn wait_for_a_deployment_then_roll_and_scale_it() {
             "--timeout=20s",
         ])
         .await;
-    let out = kubectl.run(&["delete", "deployment", "web"]).await;
+    let out = kubectl
+        .run(&["delete", "deployment", "web", "--cascade=foreground"])
+        .await;
     assert_eq!(out.trim(), "deployment.apps \"web\" deleted");
     let left = kubectl
         .run(&["get", "replicasets,pods", "-l", "app=web", "-o", "name"])

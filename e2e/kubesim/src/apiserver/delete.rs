@@ -1,6 +1,8 @@
 //! Delete and deletecollection: preconditions, finalizers with `deletionTimestamp`, propagation policies and
 //! garbage collection of dependents. Collection is synchronous: dependents are gone when the owner's delete
-//! returns, where a real cluster's garbage collector takes a moment.
+//! returns (unless their own finalizers hold them), where a real cluster's garbage collector takes a moment. A
+//! foreground deletion keeps the owner, marked with the `foregroundDeletion` finalizer, while a dependent that
+//! blocks it is still there.
 
 use serde_json::{Value, json};
 
@@ -138,6 +140,9 @@ pub(super) fn delete_locked(
     if policy == "Orphan" {
         orphan_dependents(state, uid_of(&existing));
     }
+    if policy == "Foreground" && !state.store.dependents_of(uid_of(&existing)).is_empty() {
+        return Ok(delete_in_foreground(state, rt, existing));
+    }
     let has_finalizers = meta
         .get("finalizers")
         .and_then(Value::as_array)
@@ -175,6 +180,122 @@ pub(super) fn remove_now(state: &mut State, rt: &ResourceType, final_state: Valu
         .remove(&rt.storage_key(), &key, final_state.clone(), rv);
     kinds::after_delete(state, rt, &final_state);
     collect_dependents(state, &uid);
+    for owner in owner_uids(&final_state) {
+        finish_foreground(state, &owner);
+    }
+}
+
+/// The finalizer that holds an owner deleted in the foreground until its blocking dependents are gone.
+const FOREGROUND_DELETION: &str = "foregroundDeletion";
+
+/// Foreground deletion: the owner is marked deleting with the `foregroundDeletion` finalizer and stays until
+/// the dependents that block its deletion (`blockOwnerDeletion`) are gone. Dependents are deleted at once,
+/// in the foreground too, unless another live owner keeps them (then they only lose the reference). Returns
+/// the owner as marked, as the API server answers.
+fn delete_in_foreground(state: &mut State, rt: &ResourceType, existing: Value) -> Value {
+    let owner_uid = uid_of(&existing).to_string();
+    let mut marked = existing;
+    let meta = ensure_metadata(&mut marked);
+    if !meta.contains_key("deletionTimestamp") {
+        meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+        meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+    }
+    let finalizers = meta.entry("finalizers").or_insert_with(|| json!([]));
+    if let Some(list) = finalizers.as_array_mut()
+        && !list.iter().any(|f| f == FOREGROUND_DELETION)
+    {
+        list.push(json!(FOREGROUND_DELETION));
+    }
+    let rv = state.store.next_rv();
+    meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    state.store.put(&rt.storage_key(), marked.clone(), rv);
+    let foreground = DeleteOptions {
+        propagation_policy: Some("Foreground".into()),
+        ..DeleteOptions::default()
+    };
+    for (resource, key) in state.store.dependents_of(&owner_uid) {
+        let Some(dependent) = state.store.get(&resource, &key).map(|o| (**o).clone()) else {
+            continue;
+        };
+        if has_live_owner(state, &dependent, &owner_uid) {
+            drop_owner_reference(state, &resource, dependent, &owner_uid);
+        } else if let Some(rt) = type_of(state, &resource) {
+            let _ = delete_locked(state, &rt, &key.0, &key.1, &foreground);
+        }
+    }
+    finish_foreground(state, &owner_uid);
+    marked
+}
+
+/// Whether an owner other than `except` exists and is not itself being deleted.
+fn has_live_owner(state: &State, dependent: &Value, except: &str) -> bool {
+    owner_uids(dependent).iter().any(|uid| {
+        uid != except
+            && state
+                .store
+                .locate_uid(uid)
+                .and_then(|(resource, key)| state.store.get(resource, key))
+                .is_some_and(|owner| owner.pointer("/metadata/deletionTimestamp").is_none())
+    })
+}
+
+/// Completes the foreground deletion of this owner once no dependent blocks it any more.
+fn finish_foreground(state: &mut State, owner_uid: &str) {
+    let Some((resource, key)) = state.store.locate_uid(owner_uid).cloned() else {
+        return;
+    };
+    let Some(mut owner) = state.store.get(&resource, &key).map(|o| (**o).clone()) else {
+        return;
+    };
+    let waiting = owner
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.iter().any(|f| f == FOREGROUND_DELETION));
+    if !waiting || owner.pointer("/metadata/deletionTimestamp").is_none() {
+        return;
+    }
+    let blocked = state
+        .store
+        .dependents_of(owner_uid)
+        .iter()
+        .any(|(r, k)| state.store.get(r, k).is_some_and(|d| blocks(d, owner_uid)));
+    if blocked {
+        return;
+    }
+    let Some(rt) = type_of(state, &resource) else {
+        return;
+    };
+    let meta = ensure_metadata(&mut owner);
+    if let Some(list) = meta.get_mut("finalizers").and_then(Value::as_array_mut) {
+        list.retain(|f| f != FOREGROUND_DELETION);
+    }
+    let done = meta
+        .get("finalizers")
+        .and_then(Value::as_array)
+        .is_none_or(|f| f.is_empty());
+    if done {
+        meta.remove("finalizers");
+    }
+    let rv = state.store.next_rv();
+    meta.insert("resourceVersion".into(), json!(rv.to_string()));
+    if done {
+        remove_now(state, &rt, owner, rv);
+    } else {
+        state.store.put(&resource, owner, rv);
+    }
+}
+
+/// Whether a dependent's reference to this owner has `blockOwnerDeletion: true`.
+fn blocks(dependent: &Value, owner_uid: &str) -> bool {
+    dependent
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .is_some_and(|refs| {
+            refs.iter().any(|r| {
+                r.get("uid").and_then(Value::as_str) == Some(owner_uid)
+                    && r.get("blockOwnerDeletion").and_then(Value::as_bool) == Some(true)
+            })
+        })
 }
 
 /// Background collection: a dependent none of whose owners exist any more is deleted; one that still has a
