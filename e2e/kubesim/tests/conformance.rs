@@ -694,6 +694,51 @@ async fn server_side_apply_creates_updates_and_records_the_manager() {
     assert_eq!(err.code, 400, "apply needs a field manager: {err:?}");
 }
 
+#[tokio::test]
+async fn server_side_apply_merges_keyed_lists_of_built_in_kinds() {
+    let sim = start_api_only().await;
+    let api: Api<Deployment> = Api::default_namespaced(sim.client().unwrap());
+    let applied = |image: &str| {
+        json!({
+            "apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "shared"},
+            "spec": {
+                "selector": {"matchLabels": {"app": "shared"}},
+                "template": {"metadata": {"labels": {"app": "shared"}},
+                    "spec": {"containers": [{"name": "app", "image": image}]}},
+            },
+        })
+    };
+    let apply = PatchParams::apply("deployer").force();
+    api.patch("shared", &apply, &Patch::Apply(applied("app:1")))
+        .await
+        .unwrap();
+    // Another manager adds a sidecar...
+    api.patch(
+        "shared",
+        &PatchParams::default(),
+        &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "sidecar", "image": "sidecar:1"},
+        ]}}}})),
+    )
+    .await
+    .unwrap();
+    // ... which the first manager's next apply, not mentioning it, leaves in place.
+    let updated = api
+        .patch("shared", &apply, &Patch::Apply(applied("app:2")))
+        .await
+        .unwrap();
+    let mut images = container_images(&updated);
+    images.sort();
+    assert_eq!(
+        images,
+        [
+            ("app".to_string(), "app:2".to_string()),
+            ("sidecar".to_string(), "sidecar:1".to_string())
+        ]
+    );
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Subresources
 // ---------------------------------------------------------------------------------------------------------

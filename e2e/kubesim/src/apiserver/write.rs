@@ -23,7 +23,8 @@ pub enum PatchType {
     Json,
     Merge,
     StrategicMerge,
-    /// Server-side apply, approximated as a merge patch that may create the object.
+    /// Server-side apply, approximated as a patch that may create the object: strategic merge for built-in
+    /// kinds, JSON merge for custom resources; managers are recorded, field ownership is not.
     Apply,
 }
 
@@ -700,6 +701,14 @@ fn apply_patch(
 ) -> Result<Value, ApiError> {
     let mut doc = view.clone();
     match patch_type {
+        // Server-side apply merges keyed lists of built-in kinds (containers by name ...) as strategic
+        // merge does; a custom resource's lists are atomic unless its schema says otherwise, as in a merge.
+        PatchType::Apply if !rt.custom => {
+            if !patch.is_object() {
+                return Err(ApiError::bad_request("the patch must be a JSON object"));
+            }
+            doc = crate::strategic::apply(&doc, patch, &rt.kind).map_err(ApiError::bad_request)?;
+        }
         PatchType::Merge | PatchType::Apply => {
             if !patch.is_object() {
                 return Err(ApiError::bad_request("the patch must be a JSON object"));
