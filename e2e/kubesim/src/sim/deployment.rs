@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{
-    Reconciler, as_controller, builtin, controller_of, controller_reference, is_terminating, key_if,
-};
+use super::{Ownership, Reconciler, as_controller, builtin, controller_reference, is_terminating};
 use crate::apiserver::{Cluster, Subresource};
 use crate::store::{Change, ObjectKey, name_of, uid_of};
 
@@ -31,25 +29,25 @@ fn replicas(obj: &Value, pointer: &str) -> i64 {
     obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
+const DEPLOYMENTS: Ownership = Ownership {
+    group: "apps",
+    plural: "deployments",
+    kind: "Deployment",
+    child_group: "apps",
+    child_plural: "replicasets",
+};
+
 impl Reconciler for DeploymentController {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn keys_for(&mut self, _cluster: &Cluster, change: &Change) -> Vec<ObjectKey> {
-        if let Some(key) = key_if(change, "apps", "deployments") {
-            return vec![key];
-        }
-        if key_if(change, "apps", "replicasets").is_some()
-            && let Some((deployment, _)) = controller_of(&change.object, "Deployment")
-        {
-            return vec![(change.namespace().to_string(), deployment)];
-        }
-        Vec::new()
+        DEPLOYMENTS.keys_for(change)
     }
 
     fn all_keys(&mut self, cluster: &Cluster) -> Vec<ObjectKey> {
-        super::all_of(cluster, builtin(cluster, "apps", "deployments").as_ref())
+        DEPLOYMENTS.all_keys(cluster)
     }
 
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Reconciler, as_controller, builtin, condition_true, controller_of, controller_reference,
-    is_terminating, key_if, pod_phase,
+    Ownership, Reconciler, as_controller, builtin, condition_true, controller_reference,
+    is_terminating, pod_phase,
 };
 use crate::apiserver::{Cluster, Subresource};
 use crate::store::{Change, ObjectKey, uid_of};
@@ -22,25 +22,25 @@ fn now() -> String {
         .to_string()
 }
 
+const JOBS: Ownership = Ownership {
+    group: "batch",
+    plural: "jobs",
+    kind: "Job",
+    child_group: "",
+    child_plural: "pods",
+};
+
 impl Reconciler for JobController {
     fn name(&self) -> &'static str {
         NAME
     }
 
     fn keys_for(&mut self, _cluster: &Cluster, change: &Change) -> Vec<ObjectKey> {
-        if let Some(key) = key_if(change, "batch", "jobs") {
-            return vec![key];
-        }
-        if key_if(change, "", "pods").is_some()
-            && let Some((job, _)) = controller_of(&change.object, "Job")
-        {
-            return vec![(change.namespace().to_string(), job)];
-        }
-        Vec::new()
+        JOBS.keys_for(change)
     }
 
     fn all_keys(&mut self, cluster: &Cluster) -> Vec<ObjectKey> {
-        super::all_of(cluster, builtin(cluster, "batch", "jobs").as_ref())
+        JOBS.all_keys(cluster)
     }
 
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {

@@ -169,6 +169,35 @@ pub(crate) fn key_of(obj: &Value) -> ObjectKey {
     )
 }
 
+/// A workload and the kind of child it controls, for controllers that reconcile the owner when either changes.
+pub(crate) struct Ownership {
+    pub group: &'static str,
+    pub plural: &'static str,
+    pub kind: &'static str,
+    pub child_group: &'static str,
+    pub child_plural: &'static str,
+}
+
+impl Ownership {
+    /// The owner's key when the owner itself changed, or when one of the children it controls did.
+    pub fn keys_for(&self, change: &Change) -> Vec<ObjectKey> {
+        if let Some(key) = key_if(change, self.group, self.plural) {
+            return vec![key];
+        }
+        if key_if(change, self.child_group, self.child_plural).is_some()
+            && let Some((owner, _)) = controller_of(&change.object, self.kind)
+        {
+            return vec![(change.namespace().to_string(), owner)];
+        }
+        Vec::new()
+    }
+
+    /// Every owner's key.
+    pub fn all_keys(&self, cluster: &Cluster) -> Vec<ObjectKey> {
+        all_of(cluster, builtin(cluster, self.group, self.plural).as_ref())
+    }
+}
+
 /// The controller owner reference of an object, if it is of this kind: (name, uid).
 pub(crate) fn controller_of(obj: &Value, kind: &str) -> Option<(String, String)> {
     obj.pointer("/metadata/ownerReferences")?

@@ -6,8 +6,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::{
-    Reconciler, as_controller, builtin, controller_of, controller_reference, is_pod_ready,
-    is_terminating, key_if, pod_phase,
+    Ownership, Reconciler, as_controller, builtin, controller_of, controller_reference,
+    is_pod_ready, is_terminating, pod_phase,
 };
 use crate::apiserver::{Cluster, DeleteOptions, Subresource};
 use crate::selector::LabelSelector;
@@ -39,25 +39,25 @@ fn ready_for(pod: &Value) -> Option<f64> {
     Some((jiff::Timestamp::now().as_millisecond() - since.as_millisecond()) as f64 / 1000.0)
 }
 
+const REPLICA_SETS: Ownership = Ownership {
+    group: "apps",
+    plural: "replicasets",
+    kind: "ReplicaSet",
+    child_group: "",
+    child_plural: "pods",
+};
+
 impl Reconciler for ReplicaSetController {
     fn name(&self) -> &'static str {
         ReplicaSetController::name(self)
     }
 
     fn keys_for(&mut self, _cluster: &Cluster, change: &Change) -> Vec<ObjectKey> {
-        if let Some(key) = key_if(change, "apps", "replicasets") {
-            return vec![key];
-        }
-        if key_if(change, "", "pods").is_some()
-            && let Some((rs, _)) = controller_of(&change.object, "ReplicaSet")
-        {
-            return vec![(change.namespace().to_string(), rs)];
-        }
-        Vec::new()
+        REPLICA_SETS.keys_for(change)
     }
 
     fn all_keys(&mut self, cluster: &Cluster) -> Vec<ObjectKey> {
-        super::all_of(cluster, builtin(cluster, "apps", "replicasets").as_ref())
+        REPLICA_SETS.all_keys(cluster)
     }
 
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
