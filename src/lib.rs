@@ -4,6 +4,7 @@
 //! - [`plan`]: the pure planner: `plan(rollout, observed, now) -> Plan`.
 //! - [`sim`]: a pure model of a cluster that performs plans, for tests and offline simulation.
 
+pub mod analysis;
 pub mod api;
 pub mod cli;
 pub mod controller;
