@@ -9,6 +9,7 @@ mod http;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+pub mod requests;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -61,7 +62,7 @@ pub struct Context {
     pub settings: Settings,
     pub caches: Caches,
     pub leader: Arc<Leader>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per Rollout, for back-off.
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
     rollouts_synced: AtomicBool,
@@ -130,8 +131,11 @@ pub async fn preflight(client: &Client, namespace: Option<&str>) -> anyhow::Resu
     }
 }
 
-/// Runs the controller until the process is interrupted.
+/// Runs the controller until the process is interrupted. Every request it sends through `client` is
+/// counted in `controller_clientset_k8s_request_total`.
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let client = requests::counted(client, metrics.clone());
     preflight(&client, settings.namespace.as_deref()).await?;
     let leader = match &settings.lease {
         Some(_) => Leader::standby(),
@@ -141,7 +145,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         client: client.clone(),
         caches: Caches::default(),
         leader: leader.clone(),
-        metrics: Metrics::new(),
+        metrics,
         failures: Mutex::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
