@@ -11,7 +11,7 @@ pub mod metrics;
 pub mod observe;
 pub mod requests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -65,6 +65,8 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Consecutive failures per Rollout, for back-off.
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
+    /// Rollouts (by uid) this process has reconciled as the leader, for `RolloutAddedToInformer`.
+    seen: Mutex<HashSet<String>>,
     rollouts_synced: AtomicBool,
 }
 
@@ -147,6 +149,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         leader: leader.clone(),
         metrics,
         failures: Mutex::default(),
+        seen: Mutex::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
     });
@@ -335,6 +338,9 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
             &rollout.namespace().unwrap_or_default(),
             &rollout.name_any(),
         );
+        if let Some(uid) = rollout.uid() {
+            ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+        }
         return Ok(Action::await_change());
     }
     if !ctx.leader.is_leader() {
@@ -346,7 +352,10 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     let mut observation = observe::observe(&rollout, &ctx.caches);
     drop(_guard);
     observation.observed.pods = pods_for_restart(&ctx, &rollout).await?;
-    let plan = crate::plan::plan(&rollout, &observation.observed, Timestamp::now());
+    let mut plan = crate::plan::plan(&rollout, &observation.observed, Timestamp::now());
+    if first_sight(&ctx, &rollout) {
+        plan.ops.insert(0, added_to_informer(&rollout));
+    }
     for op in &plan.ops {
         tracing::info!(parent: &span, op = ?op_name(op), "performing");
         ctx.metrics.op(op_name(op));
@@ -364,6 +373,25 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     })
+}
+
+/// True the first time this process reconciles `rollout` (by uid) as the leader.
+fn first_sight(ctx: &Context, rollout: &Rollout) -> bool {
+    let uid = rollout.uid().unwrap_or_default();
+    ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(uid)
+}
+
+/// Argo's event for a Rollout a controller starts managing (reference 4.20): recorded once per process,
+/// before the first plan's own events.
+fn added_to_informer(rollout: &Rollout) -> crate::plan::Op {
+    crate::plan::Event::normal(
+        crate::api::constants::event::ADDED_TO_INFORMER,
+        format!(
+            "Rollout resource added to informer: {}/{}",
+            rollout.namespace().unwrap_or_default(),
+            rollout.name_any()
+        ),
+    )
 }
 
 fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
