@@ -856,7 +856,9 @@ fn a_replica_set_deleted_for_the_history_limit_takes_its_unfinished_analysis_run
     let (mut world, _, v2) = analysis_world(ANALYSIS_STEPS, ramp::api::AnalysisPhase::Successful);
     world.rollout.spec.revision_history_limit = Some(0);
     world.analysis_duration = SignedDuration::from_secs(1000);
-    run_until(&mut world, TICK, 200, |w| !w.observed.analysis_runs.is_empty());
+    run_until(&mut world, TICK, 200, |w| {
+        !w.observed.analysis_runs.is_empty()
+    });
     world.update_status(|s| s.abort = true);
     settle(&mut world, TICK, 100);
     assert_eq!(phase(&world).0, "Degraded");

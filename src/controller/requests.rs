@@ -176,7 +176,10 @@ mod tests {
             t("leases", "ramp-system", "lock", "get")
         );
         assert_eq!(
-            info(Method::DELETE, "/apis/apps/v1/namespaces/demo/replicasets/web-abc"),
+            info(
+                Method::DELETE,
+                "/apis/apps/v1/namespaces/demo/replicasets/web-abc"
+            ),
             t("replicasets", "demo", "web-abc", "delete")
         );
         assert_eq!(
@@ -215,8 +218,14 @@ mod tests {
         let client = counted(Client::new(Answer(404), "default"), metrics.clone());
         let rollouts: kube::Api<crate::api::Rollout> = kube::Api::namespaced(client, "demo");
         for _ in 0..2 {
-            let error = rollouts.get("web").await.expect_err("the server answers 404");
-            assert!(matches!(error, kube::Error::Api(ref s) if s.code == 404), "{error}");
+            let error = rollouts
+                .get("web")
+                .await
+                .expect_err("the server answers 404");
+            assert!(
+                matches!(error, kube::Error::Api(ref s) if s.code == 404),
+                "{error}"
+            );
         }
         let _ = rollouts.list(&Default::default()).await;
         let text = metrics.encode();
