@@ -67,6 +67,9 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
     /// Rollouts (by uid) this process has reconciled as the leader, for `RolloutAddedToInformer`.
     seen: Mutex<HashSet<String>>,
+    /// Per Rollout uid, the resourceVersion this process last wrote the Rollout from: a cached Rollout still
+    /// at that version has not caught up with our own write yet.
+    written_from: Mutex<HashMap<String, String>>,
     rollouts_synced: AtomicBool,
 }
 
@@ -150,6 +153,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         metrics,
         failures: Mutex::default(),
         seen: Mutex::default(),
+        written_from: Mutex::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
     });
@@ -339,12 +343,24 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
             &rollout.name_any(),
         );
         if let Some(uid) = rollout.uid() {
-            ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).remove(&uid);
+            ctx.seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&uid);
+            ctx.written_from
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&uid);
         }
         return Ok(Action::await_change());
     }
     if !ctx.leader.is_leader() {
         return Ok(Action::await_change());
+    }
+    if behind_our_own_write(&ctx, &rollout) {
+        // Planning on it would repeat the last plan's events before its conditioned write failed; the
+        // watch event of our write triggers the next reconcile, the requeue is a fallback.
+        return Ok(Action::requeue(STALE_REQUEUE));
     }
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", namespace = %rollout.namespace().unwrap_or_default(), rollout = %rollout.name_any());
@@ -360,9 +376,10 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         tracing::info!(parent: &span, op = ?op_name(op), "performing");
         ctx.metrics.op(op_name(op));
     }
-    act::Actor::new(&ctx, &rollout, &observation)
-        .execute(&plan)
-        .await?;
+    let mut actor = act::Actor::new(&ctx, &rollout, &observation);
+    let result = actor.execute(&plan).await;
+    remember_write(&ctx, &rollout, actor.rollout_version());
+    result?;
     ctx.metrics.observe_rollout(&rollout);
     ctx.metrics.reconciled(&rollout, started.elapsed());
     ctx.failures
@@ -375,10 +392,41 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     })
 }
 
+/// How soon a reconcile skipped on a cache behind our own write is retried if no watch event comes first.
+const STALE_REQUEUE: Duration = Duration::from_secs(2);
+
+/// True when the cached Rollout is the very version this process last wrote it from.
+fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
+    let (Some(uid), Some(version)) = (rollout.uid(), rollout.resource_version()) else {
+        return false;
+    };
+    ctx.written_from
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&uid)
+        .is_some_and(|from| *from == version)
+}
+
+/// Records the version a reconcile read when its writes changed the Rollout.
+fn remember_write(ctx: &Context, rollout: &Rollout, version_after: &str) {
+    let (Some(uid), Some(read)) = (rollout.uid(), rollout.resource_version()) else {
+        return;
+    };
+    if version_after != read {
+        ctx.written_from
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(uid, read);
+    }
+}
+
 /// True the first time this process reconciles `rollout` (by uid) as the leader.
 fn first_sight(ctx: &Context, rollout: &Rollout) -> bool {
     let uid = rollout.uid().unwrap_or_default();
-    ctx.seen.lock().unwrap_or_else(|e| e.into_inner()).insert(uid)
+    ctx.seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(uid)
 }
 
 /// Argo's event for a Rollout a controller starts managing (reference 4.20): recorded once per process,
