@@ -67,9 +67,8 @@ pub struct Context {
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
     /// Rollouts (by uid) this process has reconciled as the leader, for `RolloutAddedToInformer`.
     seen: Mutex<HashSet<String>>,
-    /// Per Rollout uid, the resourceVersion this process last wrote the Rollout from: a cached Rollout still
-    /// at that version has not caught up with our own write yet.
-    written_from: Mutex<HashMap<String, String>>,
+    /// The versions this process last wrote each Rollout from.
+    own_writes: OwnWrites,
     rollouts_synced: AtomicBool,
 }
 
@@ -153,7 +152,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         metrics,
         failures: Mutex::default(),
         seen: Mutex::default(),
-        written_from: Mutex::default(),
+        own_writes: OwnWrites::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
     });
@@ -347,10 +346,7 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&uid);
-            ctx.written_from
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&uid);
+            ctx.own_writes.forget(&uid);
         }
         return Ok(Action::await_change());
     }
@@ -395,28 +391,46 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
 /// How soon a reconcile skipped on a cache behind our own write is retried if no watch event comes first.
 const STALE_REQUEUE: Duration = Duration::from_secs(2);
 
-/// True when the cached Rollout is the very version this process last wrote it from.
-fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
-    let (Some(uid), Some(version)) = (rollout.uid(), rollout.resource_version()) else {
-        return false;
-    };
-    ctx.written_from
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .get(&uid)
-        .is_some_and(|from| *from == version)
-}
+/// Per Rollout uid, the resourceVersion this process last wrote the Rollout from: a cached Rollout still at
+/// that version has not caught up with our own write yet.
+#[derive(Default)]
+struct OwnWrites(Mutex<HashMap<String, String>>);
 
-/// Records the version a reconcile read when its writes changed the Rollout.
-fn remember_write(ctx: &Context, rollout: &Rollout, version_after: &str) {
-    let (Some(uid), Some(read)) = (rollout.uid(), rollout.resource_version()) else {
-        return;
-    };
-    if version_after != read {
-        ctx.written_from
+impl OwnWrites {
+    /// True when the cached version is the one our last write to this Rollout started from.
+    fn behind(&self, uid: &str, cached_version: &str) -> bool {
+        self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(uid, read);
+            .get(uid)
+            .is_some_and(|from| from == cached_version)
+    }
+
+    /// After a reconcile that read `read`: remembers it when our writes moved the Rollout on.
+    fn remember(&self, uid: &str, read: &str, after: &str) {
+        if after != read {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(uid.to_string(), read.to_string());
+        }
+    }
+
+    fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
+    match (rollout.uid(), rollout.resource_version()) {
+        (Some(uid), Some(version)) => ctx.own_writes.behind(&uid, &version),
+        _ => false,
+    }
+}
+
+fn remember_write(ctx: &Context, rollout: &Rollout, version_after: &str) {
+    if let (Some(uid), Some(read)) = (rollout.uid(), rollout.resource_version()) {
+        ctx.own_writes.remember(&uid, &read, version_after);
     }
 }
 
@@ -498,6 +512,30 @@ fn op_name(op: &crate::plan::Op) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_at_the_version_we_wrote_from_is_behind() {
+        let writes = OwnWrites::default();
+        assert!(!writes.behind("uid", "10"), "nothing written yet");
+        writes.remember("uid", "10", "10");
+        assert!(
+            !writes.behind("uid", "10"),
+            "a reconcile that wrote nothing"
+        );
+        writes.remember("uid", "10", "12");
+        assert!(
+            writes.behind("uid", "10"),
+            "the cache still has what we read"
+        );
+        assert!(!writes.behind("uid", "12"), "the cache caught up");
+        assert!(
+            !writes.behind("uid", "13"),
+            "a later change by someone else"
+        );
+        assert!(!writes.behind("other", "10"));
+        writes.forget("uid");
+        assert!(!writes.behind("uid", "10"));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {
