@@ -850,6 +850,45 @@ fn revision_history_limit_deletes_the_oldest_scaled_down_replica_sets() {
 }
 
 #[test]
+fn a_replica_set_deleted_for_the_history_limit_takes_its_unfinished_analysis_runs_along() {
+    // Reference 4.16: the ReplicaSets deleted past revisionHistoryLimit lose their AnalysisRuns too. A run
+    // asked to terminate whose analysis controller has not finished it yet must not outlive them.
+    let (mut world, _, v2) = analysis_world(ANALYSIS_STEPS, ramp::api::AnalysisPhase::Successful);
+    world.rollout.spec.revision_history_limit = Some(0);
+    world.analysis_duration = SignedDuration::from_secs(1000);
+    run_until(&mut world, TICK, 200, |w| {
+        !w.observed.analysis_runs.is_empty()
+    });
+    world.update_status(|s| s.abort = true);
+    settle(&mut world, TICK, 100);
+    assert_eq!(phase(&world).0, "Degraded");
+    let run = world.observed.analysis_runs[0].name.clone();
+    // Termination requested, not yet acted on.
+    world.observed.analysis_runs[0].phase = Some(ramp::api::AnalysisPhase::Running);
+    world.set_image("demo:blue-again");
+    let v2_name = rs(&world, &v2).map(|r| r.name.clone()).unwrap_or_default();
+    for _ in 0..200 {
+        let plan = world.reconcile();
+        let deletes_rs = plan
+            .ops
+            .iter()
+            .any(|op| matches!(op, ramp::plan::Op::DeleteReplicaSet { name } if *name == v2_name));
+        if deletes_rs {
+            assert!(
+                plan.ops.iter().any(
+                    |op| matches!(op, ramp::plan::Op::DeleteAnalysisRun { name } if *name == run)
+                ),
+                "{:#?}",
+                plan.ops
+            );
+            return;
+        }
+        world.advance(TICK);
+    }
+    panic!("the aborted ReplicaSet {v2_name} was never deleted");
+}
+
+#[test]
 fn abort_retry_promote_emits_the_reference_event_sequence() {
     // e2e TestRolloutAbortRetryPromote (reference 4.20), one replica, setWeight 50 then an indefinite
     // pause. `RolloutAddedToInformer` is the controller's informer event, not a planner decision, so

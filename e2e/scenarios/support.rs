@@ -51,6 +51,11 @@ impl Env {
 
     /// Starts a `ramp-controller` process; `extra` flags are appended.
     pub fn start_controller(&mut self, extra: &[&str]) -> usize {
+        self.start_controller_with(extra, "127.0.0.1:0")
+    }
+
+    /// Starts a `ramp-controller` process serving `/metrics` on `metrics_addr`.
+    pub fn start_controller_with(&mut self, extra: &[&str], metrics_addr: &str) -> usize {
         let index = self.controllers.len();
         let log = std::fs::File::create(self.dir.join(format!("controller-{index}.log")))
             .expect("log file");
@@ -59,7 +64,7 @@ impl Env {
                 "--kubeconfig",
                 self.kubeconfig.to_str().unwrap_or_default(),
                 "--metrics-addr",
-                "127.0.0.1:0",
+                metrics_addr,
                 "--health-addr",
                 "127.0.0.1:0",
             ])

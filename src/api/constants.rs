@@ -87,6 +87,8 @@ pub mod phase {
 
 /// Kubernetes Event reasons on a Rollout.
 pub mod event {
+    /// Recorded once per Rollout by a controller process that starts managing it (Argo's informer add).
+    pub const ADDED_TO_INFORMER: &str = "RolloutAddedToInformer";
     pub const ROLLOUT_UPDATED: &str = "RolloutUpdated";
     pub const NEW_RS_CREATED: &str = "NewReplicaSetCreated";
     pub const SCALING_RS: &str = "ScalingReplicaSet";

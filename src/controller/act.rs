@@ -49,6 +49,11 @@ impl<'a> Actor<'a> {
         }
     }
 
+    /// The Rollout's resourceVersion after this actor's own writes (the one it read when it wrote nothing).
+    pub fn rollout_version(&self) -> &str {
+        &self.rollout_version
+    }
+
     fn api<K>(&self) -> Api<K>
     where
         K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>,

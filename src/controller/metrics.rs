@@ -46,6 +46,8 @@ pub struct EventType {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub kind: String,
+    pub namespace: String,
+    pub name: String,
     pub verb: String,
     pub status_code: String,
 }
@@ -146,7 +148,7 @@ impl Metrics {
         );
         registry.register(
             "controller_clientset_k8s_request",
-            "Write requests the controller sent to the API server",
+            "Requests the controller sent to the API server",
             m.requests.clone(),
         );
         registry.register(
@@ -256,12 +258,15 @@ impl Metrics {
             .inc();
     }
 
-    pub fn request(&self, kind: &str, verb: &str, status_code: u16) {
+    /// One request sent to the API server and how it was answered (`error` when it got no answer).
+    pub fn request(&self, request: &super::requests::RequestInfo, status_code: &str) {
         self.requests
             .get_or_create(&RequestLabels {
-                kind: kind.into(),
-                verb: verb.into(),
-                status_code: status_code.to_string(),
+                kind: request.kind.clone(),
+                namespace: request.namespace.clone(),
+                name: request.name.clone(),
+                verb: request.verb.clone(),
+                status_code: status_code.into(),
             })
             .inc();
     }

@@ -9,8 +9,9 @@ mod http;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+pub mod requests;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -61,9 +62,13 @@ pub struct Context {
     pub settings: Settings,
     pub caches: Caches,
     pub leader: Arc<Leader>,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Consecutive failures per Rollout, for back-off.
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
+    /// Rollouts (by uid) this process has reconciled as the leader, for `RolloutAddedToInformer`.
+    seen: Mutex<HashSet<String>>,
+    /// The versions this process last wrote each Rollout from.
+    own_writes: OwnWrites,
     rollouts_synced: AtomicBool,
 }
 
@@ -130,8 +135,11 @@ pub async fn preflight(client: &Client, namespace: Option<&str>) -> anyhow::Resu
     }
 }
 
-/// Runs the controller until the process is interrupted.
+/// Runs the controller until the process is interrupted. Every request it sends through `client` is
+/// counted in `controller_clientset_k8s_request_total`.
 pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
+    let metrics = Arc::new(Metrics::new());
+    let client = requests::counted(client, metrics.clone());
     preflight(&client, settings.namespace.as_deref()).await?;
     let leader = match &settings.lease {
         Some(_) => Leader::standby(),
@@ -141,8 +149,10 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         client: client.clone(),
         caches: Caches::default(),
         leader: leader.clone(),
-        metrics: Metrics::new(),
+        metrics,
         failures: Mutex::default(),
+        seen: Mutex::default(),
+        own_writes: OwnWrites::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
     });
@@ -331,10 +341,22 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
             &rollout.namespace().unwrap_or_default(),
             &rollout.name_any(),
         );
+        if let Some(uid) = rollout.uid() {
+            ctx.seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&uid);
+            ctx.own_writes.forget(&uid);
+        }
         return Ok(Action::await_change());
     }
     if !ctx.leader.is_leader() {
         return Ok(Action::await_change());
+    }
+    if behind_our_own_write(&ctx, &rollout) {
+        // Planning on it would repeat the last plan's events before its conditioned write failed; the
+        // watch event of our write triggers the next reconcile, the requeue is a fallback.
+        return Ok(Action::requeue(STALE_REQUEUE));
     }
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", namespace = %rollout.namespace().unwrap_or_default(), rollout = %rollout.name_any());
@@ -342,14 +364,18 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     let mut observation = observe::observe(&rollout, &ctx.caches);
     drop(_guard);
     observation.observed.pods = pods_for_restart(&ctx, &rollout).await?;
-    let plan = crate::plan::plan(&rollout, &observation.observed, Timestamp::now());
+    let mut plan = crate::plan::plan(&rollout, &observation.observed, Timestamp::now());
+    if first_sight(&ctx, &rollout) {
+        plan.ops.insert(0, added_to_informer(&rollout));
+    }
     for op in &plan.ops {
         tracing::info!(parent: &span, op = ?op_name(op), "performing");
         ctx.metrics.op(op_name(op));
     }
-    act::Actor::new(&ctx, &rollout, &observation)
-        .execute(&plan)
-        .await?;
+    let mut actor = act::Actor::new(&ctx, &rollout, &observation);
+    let result = actor.execute(&plan).await;
+    remember_write(&ctx, &rollout, actor.rollout_version());
+    result?;
     ctx.metrics.observe_rollout(&rollout);
     ctx.metrics.reconciled(&rollout, started.elapsed());
     ctx.failures
@@ -360,6 +386,74 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         Some(after) => Action::requeue(after),
         None => Action::await_change(),
     })
+}
+
+/// How soon a reconcile skipped on a cache behind our own write is retried if no watch event comes first.
+const STALE_REQUEUE: Duration = Duration::from_secs(2);
+
+/// Per Rollout uid, the resourceVersion this process last wrote the Rollout from: a cached Rollout still at
+/// that version has not caught up with our own write yet.
+#[derive(Default)]
+struct OwnWrites(Mutex<HashMap<String, String>>);
+
+impl OwnWrites {
+    /// True when the cached version is the one our last write to this Rollout started from.
+    fn behind(&self, uid: &str, cached_version: &str) -> bool {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(uid)
+            .is_some_and(|from| from == cached_version)
+    }
+
+    /// After a reconcile that read `read`: remembers it when our writes moved the Rollout on.
+    fn remember(&self, uid: &str, read: &str, after: &str) {
+        if after != read {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(uid.to_string(), read.to_string());
+        }
+    }
+
+    fn forget(&self, uid: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
+    }
+}
+
+fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
+    match (rollout.uid(), rollout.resource_version()) {
+        (Some(uid), Some(version)) => ctx.own_writes.behind(&uid, &version),
+        _ => false,
+    }
+}
+
+fn remember_write(ctx: &Context, rollout: &Rollout, version_after: &str) {
+    if let (Some(uid), Some(read)) = (rollout.uid(), rollout.resource_version()) {
+        ctx.own_writes.remember(&uid, &read, version_after);
+    }
+}
+
+/// True the first time this process reconciles `rollout` (by uid) as the leader.
+fn first_sight(ctx: &Context, rollout: &Rollout) -> bool {
+    let uid = rollout.uid().unwrap_or_default();
+    ctx.seen
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(uid)
+}
+
+/// Argo's event for a Rollout a controller starts managing (reference 4.20): recorded once per process,
+/// before the first plan's own events.
+fn added_to_informer(rollout: &Rollout) -> crate::plan::Op {
+    crate::plan::Event::normal(
+        crate::api::constants::event::ADDED_TO_INFORMER,
+        format!(
+            "Rollout resource added to informer: {}/{}",
+            rollout.namespace().unwrap_or_default(),
+            rollout.name_any()
+        ),
+    )
 }
 
 fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Action {
@@ -418,6 +512,30 @@ fn op_name(op: &crate::plan::Op) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cache_at_the_version_we_wrote_from_is_behind() {
+        let writes = OwnWrites::default();
+        assert!(!writes.behind("uid", "10"), "nothing written yet");
+        writes.remember("uid", "10", "10");
+        assert!(
+            !writes.behind("uid", "10"),
+            "a reconcile that wrote nothing"
+        );
+        writes.remember("uid", "10", "12");
+        assert!(
+            writes.behind("uid", "10"),
+            "the cache still has what we read"
+        );
+        assert!(!writes.behind("uid", "12"), "the cache caught up");
+        assert!(
+            !writes.behind("uid", "13"),
+            "a later change by someone else"
+        );
+        assert!(!writes.behind("other", "10"));
+        writes.forget("uid");
+        assert!(!writes.behind("uid", "10"));
+    }
 
     #[test]
     fn backoff_doubles_and_caps() {

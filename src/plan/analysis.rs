@@ -164,7 +164,8 @@ pub(crate) fn tidy_runs(ctx: &Context, work: &mut Work, current: &[&str]) {
             unsuccessful += 1;
             unsuccessful > spec.unsuccessful_run_history_limit()
         };
-        if (rs_gone && !run.pod_template_hash.is_empty()) || over_limit {
+        let gone_or_over = (rs_gone && !run.pod_template_hash.is_empty()) || over_limit;
+        if gone_or_over && !super::common::deleting_run(work, &run.name) {
             work.ops.push(Op::DeleteAnalysisRun {
                 name: run.name.clone(),
             });

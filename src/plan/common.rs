@@ -336,7 +336,8 @@ pub(crate) fn restart_pods(ctx: &Context, work: &mut Work, max_unavailable: i32)
     );
 }
 
-/// `revisionHistoryLimit` (reference 4.16): deletes the oldest scaled-down old ReplicaSets beyond it.
+/// `revisionHistoryLimit` (reference 4.16): deletes the oldest scaled-down old ReplicaSets beyond it, and
+/// their AnalysisRuns.
 pub(crate) fn clean_up_history(ctx: &Context, work: &mut Work) {
     let limit = ctx.rollout.spec.revision_history_limit_or_default().max(0) as usize;
     let mut idle: Vec<&ReplicaSetState> = ctx
@@ -354,5 +355,27 @@ pub(crate) fn clean_up_history(ctx: &Context, work: &mut Work) {
         work.ops.push(Op::DeleteReplicaSet {
             name: rs.name.clone(),
         });
+        // Its AnalysisRuns go with it, finished or not: nothing would ever collect an unfinished run of
+        // a revision that no longer exists.
+        for run in ctx
+            .observed
+            .analysis_runs
+            .iter()
+            .filter(|run| !run.pod_template_hash.is_empty())
+            .filter(|run| run.pod_template_hash == rs.pod_template_hash)
+        {
+            if !deleting_run(work, &run.name) {
+                work.ops.push(Op::DeleteAnalysisRun {
+                    name: run.name.clone(),
+                });
+            }
+        }
     }
+}
+
+/// True when this plan already deletes the AnalysisRun with this name.
+pub(crate) fn deleting_run(work: &Work, name: &str) -> bool {
+    work.ops
+        .iter()
+        .any(|op| matches!(op, Op::DeleteAnalysisRun { name: n } if n == name))
 }

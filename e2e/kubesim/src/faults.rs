@@ -45,6 +45,9 @@ pub struct Faults {
 #[serde(rename_all = "camelCase")]
 pub struct RequestKey {
     pub verb: String,
+    /// The API group (`""` for the core group), so `events` of `v1` and of `events.k8s.io` stay apart.
+    #[serde(default)]
+    pub group: String,
     pub resource: String,
     pub code: u16,
     pub user_agent: String,

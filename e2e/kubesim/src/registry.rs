@@ -280,6 +280,30 @@ const BUILTINS: &[Builtin] = &[
         .with_scale(),
     builtin("batch", "v1", "Job", "jobs", &[]).with_status(),
     builtin("coordination.k8s.io", "v1", "Lease", "leases", &[]),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        &[],
+    )
+    .cluster_scoped(),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        &[],
+    )
+    .cluster_scoped(),
+    builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", &[]),
+    builtin(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        &[],
+    ),
     builtin("networking.k8s.io", "v1", "Ingress", "ingresses", &["ing"]).with_status(),
     builtin(
         "autoscaling",
@@ -317,6 +341,10 @@ const WITHOUT_GENERATION: &[&str] = &[
     "Endpoints",
     "EndpointSlice",
     "Namespace",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
 ];
 
 fn builtins() -> Vec<ResourceType> {

@@ -110,6 +110,7 @@ async fn resource_request(
         Some(sub) => format!("{}/{sub}", path.plural),
         None => path.plural.clone(),
     };
+    let group = path.group.clone();
     let user_agent = header_str(headers, header::USER_AGENT).to_string();
     let latency = app.faults.latency();
     if !latency.is_zero() {
@@ -137,6 +138,7 @@ async fn resource_request(
     };
     app.faults.count(RequestKey {
         verb: verb.to_string(),
+        group,
         resource,
         code: response.status().as_u16(),
         user_agent,
