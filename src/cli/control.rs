@@ -159,10 +159,10 @@ async fn send(
             Err(error) => return Err(cluster.rollout_error(name, action, error).await),
         }
     }
-    if let Some(spec) = spec {
-        if let Err(error) = api.patch(name, &params, &Patch::Merge(&spec)).await {
-            return Err(cluster.rollout_error(name, action, error).await);
-        }
+    if let Some(spec) = spec
+        && let Err(error) = api.patch(name, &params, &Patch::Merge(&spec)).await
+    {
+        return Err(cluster.rollout_error(name, action, error).await);
     }
     Ok(())
 }
