@@ -2,6 +2,7 @@
 
 mod install;
 mod releases;
+mod plugin;
 mod support;
 
 use std::time::Duration;
