@@ -246,11 +246,13 @@ pub async fn install_crds(client: &kube::Client) -> anyhow::Result<()> {
 pub struct RequestCount {
     pub verb: String,
     pub resource: String,
+    pub code: u16,
     pub user_agent: String,
     pub count: u64,
 }
 
-/// Requests of one client, by `verb resource` (e.g. `patch rollouts/status`).
+/// Requests of one client, by `verb resource` (e.g. `patch rollouts/status`), with the status code
+/// appended for failed ones.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Requests(pub BTreeMap<String, u64>);
 
@@ -264,9 +266,13 @@ impl Requests {
             .iter()
             .filter(|count| count.user_agent.starts_with(agent))
         {
-            *by_key
-                .entry(format!("{} {}", count.verb, count.resource))
-                .or_insert(0) += count.count;
+            // Failed requests are kept apart: `patch rollouts/status 409`.
+            let key = if count.code >= 400 {
+                format!("{} {} {}", count.verb, count.resource, count.code)
+            } else {
+                format!("{} {}", count.verb, count.resource)
+            };
+            *by_key.entry(key).or_insert(0) += count.count;
         }
         Ok(Requests(by_key))
     }
@@ -296,7 +302,7 @@ impl Requests {
     }
 
     fn is_lease(key: &str) -> bool {
-        key.ends_with(" leases")
+        key.split(' ').nth(1) == Some("leases")
     }
 
     /// Writes, leader-election Lease renewals excluded.

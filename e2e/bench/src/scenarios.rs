@@ -1,5 +1,6 @@
 //! The scenarios. Each sets up kubesim, starts the controller, drives the API and returns its figures.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -7,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, bail};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
 use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{
     Api, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
@@ -123,6 +124,16 @@ async fn wait_controller_quiet(
     Ok(())
 }
 
+/// Events recorded in the namespace, counted by reason.
+async fn event_reasons(client: &kube::Client) -> anyhow::Result<BTreeMap<String, u64>> {
+    let events: Api<Event> = Api::namespaced(client.clone(), NAMESPACE);
+    let mut reasons = BTreeMap::new();
+    for event in events.list(&ListParams::default()).await?.items {
+        *reasons.entry(event.reason.unwrap_or_default()).or_insert(0) += 1;
+    }
+    Ok(reasons)
+}
+
 fn mib(kib: u64) -> Value {
     round3(kib as f64 / 1024.0)
 }
@@ -233,6 +244,7 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
 
     // A tenth of them updated at once.
     let before_updates = Requests::controller(&env.client).await?;
+    let reasons_before = event_reasons(&env.client).await?;
     let cpu_before_updates = controller.stats()?.cpu_seconds;
     let rollouts = objects::rollouts(&env.client);
     let started: Vec<(String, Instant, i64)> = stream::iter(0..updates)
@@ -281,6 +293,16 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
     let update_requests = Requests::controller(&env.client)
         .await?
         .since(&before_updates);
+    let reasons: serde_json::Map<String, Value> = event_reasons(&env.client)
+        .await?
+        .into_iter()
+        .map(|(reason, count)| {
+            let new = count - reasons_before.get(&reason).copied().unwrap_or(0).min(count);
+            (reason, round3(new as f64 / updates as f64))
+        })
+        .filter(|(_, per_update)| per_update.as_f64().unwrap_or(0.0) > 0.0)
+        .collect();
+    report.field("events_per_update_by_reason", Value::Object(reasons));
     let end = controller.stats()?;
 
     report.figure(
@@ -392,15 +414,12 @@ pub async fn idle(args: &Args) -> anyhow::Result<Report> {
             let view = tracker.get(&name).unwrap_or_default();
             async move {
                 let run_name = format!("{name}-{}-1", view.stable_rs);
-                let run = objects::analysis_run(&run_name, &name, &view.uid, &view.stable_rs);
+                // Ramp's AnalysisRun has no status subresource (nor has Argo's): the run is created
+                // finished, so the controller never sees it running (it would terminate a run that is
+                // not its current one).
+                let mut run = objects::analysis_run(&run_name, &name, &view.uid, &view.stable_rs);
+                run.data["status"] = objects::successful_run_status()["status"].take();
                 runs.create(&PostParams::default(), &run).await?;
-                // Ramp's AnalysisRun has no status subresource (nor has Argo's): status is written on the object.
-                runs.patch(
-                    &run_name,
-                    &PatchParams::default(),
-                    &Patch::Merge(objects::successful_run_status()),
-                )
-                .await?;
                 Ok::<_, kube::Error>(())
             }
         })
