@@ -736,22 +736,35 @@ pub async fn latency(args: &Args) -> anyhow::Result<Report> {
         }
 
         // A failed AnalysisRun at the analysis step.
-        tracker
+        let at_analysis = tracker
             .wait_for(&name, step_timeout, |v| {
                 v.observed_generation == generation && v.step_index == Some(3)
             })
             .await
             .ok_or_else(|| stuck("no analysis step"))?;
+        // The step's run: this release's, not terminated (runs of earlier releases that the controller
+        // terminated keep an empty phase, as nothing measures them here).
+        let this_release = format!(
+            "rollouts-pod-template-hash={}",
+            at_analysis.current_pod_hash
+        );
+        let waited = Instant::now();
         let run = loop {
-            let list = runs.list(&ListParams::default()).await?;
+            let list = runs
+                .list(&ListParams::default().labels(&this_release))
+                .await?;
             let open = list.items.into_iter().find(|run| {
                 run.data["status"]["phase"]
                     .as_str()
                     .is_none_or(|p| p == "Pending" || p == "Running")
+                    && run.data["spec"]["terminate"].as_bool() != Some(true)
                     && run.metadata.deletion_timestamp.is_none()
             });
             if let Some(run) = open {
                 break run;
+            }
+            if waited.elapsed() > step_timeout {
+                return Err(stuck("no AnalysisRun for the analysis step"));
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
