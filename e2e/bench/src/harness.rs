@@ -31,8 +31,10 @@ pub struct Binaries {
 }
 
 impl Binaries {
-    /// The binaries next to this one, in the same profile. Unless `RAMP_BENCH_NO_BUILD` is set, they are
-    /// built first (a no-op when up to date), so the figures are always for the checked-out code.
+    /// The binaries next to this one, in the same profile (or in `RAMP_BENCH_BIN_DIR`). When they are
+    /// missing they are built, unless `RAMP_BENCH_NO_BUILD` is set. They are not rebuilt when present: a
+    /// cargo started from `cargo run` sees a different environment and rebuilds shared dependencies on
+    /// every run, so build them first (docs/performance.md) to measure the checked-out code.
     pub fn locate() -> anyhow::Result<Binaries> {
         let exe = std::env::current_exe().context("own path")?;
         let mut dir = exe.parent().context("own directory")?.to_path_buf();
@@ -41,13 +43,15 @@ impl Binaries {
         }
         if let Ok(custom) = std::env::var("RAMP_BENCH_BIN_DIR") {
             dir = PathBuf::from(custom);
-        } else if std::env::var_os("RAMP_BENCH_NO_BUILD").is_none() {
-            build(&dir)?;
         }
         let binaries = Binaries {
             controller: dir.join("ramp-controller"),
             kubesim: dir.join("kubesim"),
         };
+        let missing = !binaries.controller.exists() || !binaries.kubesim.exists();
+        if missing && std::env::var_os("RAMP_BENCH_NO_BUILD").is_none() {
+            build(&dir)?;
+        }
         for path in [&binaries.controller, &binaries.kubesim] {
             if !path.exists() {
                 bail!("{} is missing: build it first", path.display());
