@@ -1,0 +1,292 @@
+//! Watches that record when things happened: Rollouts becoming Healthy at a generation, and every change
+//! to the objects of a namespace with the moment its event arrived.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt as _;
+use kube::api::{Api, DynamicObject};
+use kube::runtime::watcher;
+use serde_json::Value;
+
+/// What the driver needs of a Rollout's status.
+#[derive(Debug, Clone, Default)]
+pub struct RolloutView {
+    pub uid: String,
+    pub generation: i64,
+    pub observed_generation: i64,
+    pub phase: String,
+    pub stable_rs: String,
+    pub current_pod_hash: String,
+    pub step_index: Option<i64>,
+    pub paused: bool,
+    /// The first moment it was seen Healthy at `generation`.
+    pub healthy_since: Option<Instant>,
+}
+
+impl RolloutView {
+    fn of(object: &DynamicObject) -> RolloutView {
+        let status = object.data.get("status").cloned().unwrap_or(Value::Null);
+        let text = |key: &str| status[key].as_str().unwrap_or("").to_string();
+        RolloutView {
+            uid: object.metadata.uid.clone().unwrap_or_default(),
+            generation: object.metadata.generation.unwrap_or(0),
+            observed_generation: text("observedGeneration").parse().unwrap_or(-1),
+            phase: text("phase"),
+            stable_rs: text("stableRS"),
+            current_pod_hash: text("currentPodHash"),
+            step_index: status["currentStepIndex"].as_i64(),
+            paused: status["pauseConditions"]
+                .as_array()
+                .is_some_and(|conditions| !conditions.is_empty()),
+            healthy_since: None,
+        }
+    }
+
+    /// Healthy, at the current generation, fully promoted.
+    pub fn healthy(&self) -> bool {
+        self.phase == "Healthy"
+            && self.observed_generation == self.generation
+            && !self.current_pod_hash.is_empty()
+            && self.stable_rs == self.current_pod_hash
+    }
+}
+
+/// The Rollouts of the namespace as the latest watch events show them.
+#[derive(Clone)]
+pub struct RolloutTracker {
+    views: Arc<Mutex<HashMap<String, RolloutView>>>,
+    task: Arc<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for RolloutTracker {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.task) == 1 {
+            self.task.abort();
+        }
+    }
+}
+
+impl RolloutTracker {
+    pub fn start(api: Api<DynamicObject>) -> RolloutTracker {
+        let views: Arc<Mutex<HashMap<String, RolloutView>>> = Arc::default();
+        let sink = views.clone();
+        let task = tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                let Ok(event) = event else { continue };
+                let now = Instant::now();
+                let Ok(mut views) = sink.lock() else { return };
+                match event {
+                    watcher::Event::Apply(object) | watcher::Event::InitApply(object) => {
+                        let Some(name) = object.metadata.name.clone() else {
+                            continue;
+                        };
+                        let mut view = RolloutView::of(&object);
+                        let before = views.get(&name);
+                        view.healthy_since = match before {
+                            Some(old) if old.generation == view.generation && old.healthy() => {
+                                old.healthy_since
+                            }
+                            _ if view.healthy() => Some(now),
+                            _ => None,
+                        };
+                        if !view.healthy() {
+                            view.healthy_since = None;
+                        }
+                        views.insert(name, view);
+                    }
+                    watcher::Event::Delete(object) => {
+                        if let Some(name) = &object.metadata.name {
+                            views.remove(name);
+                        }
+                    }
+                    watcher::Event::Init | watcher::Event::InitDone => {}
+                }
+            }
+        });
+        RolloutTracker {
+            views,
+            task: Arc::new(task),
+        }
+    }
+
+    pub fn get(&self, name: &str) -> Option<RolloutView> {
+        self.views.lock().ok()?.get(name).cloned()
+    }
+
+    pub fn healthy_count(&self) -> usize {
+        self.views
+            .lock()
+            .map(|views| views.values().filter(|view| view.healthy()).count())
+            .unwrap_or(0)
+    }
+
+    /// Waits until `count` Rollouts are Healthy; false on timeout.
+    pub async fn wait_all_healthy(&self, count: usize, timeout: Duration) -> bool {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.healthy_count() >= count {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    /// Waits until `name` is Healthy at `generation` or later; returns when it first was.
+    pub async fn wait_healthy_at(
+        &self,
+        name: &str,
+        generation: i64,
+        timeout: Duration,
+    ) -> Option<Instant> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(view) = self.get(name)
+                && view.generation >= generation
+                && let Some(since) = view.healthy_since
+            {
+                return Some(since);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        None
+    }
+
+    /// Waits until `check` holds for `name`.
+    pub async fn wait_for(
+        &self,
+        name: &str,
+        timeout: Duration,
+        check: impl Fn(&RolloutView) -> bool,
+    ) -> Option<RolloutView> {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Some(view) = self.get(name)
+                && check(&view)
+            {
+                return Some(view);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        None
+    }
+}
+
+/// One change seen on a watch: its kind, resourceVersion, and when its event arrived.
+#[derive(Debug, Clone)]
+pub struct Change {
+    pub kind: String,
+    pub resource_version: u64,
+    pub at: Instant,
+}
+
+/// Every change to the watched kinds, in arrival order.
+#[derive(Clone, Default)]
+pub struct ChangeLog {
+    changes: Arc<Mutex<Vec<Change>>>,
+    arrived: Arc<tokio::sync::Notify>,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl ChangeLog {
+    /// Starts recording the changes of one kind.
+    pub fn watch(&self, kind: &str, api: Api<DynamicObject>) {
+        let sink = self.changes.clone();
+        let arrived = self.arrived.clone();
+        let kind = kind.to_string();
+        let task = tokio::spawn(async move {
+            let mut events = watcher(api, watcher::Config::default()).boxed();
+            while let Some(event) = events.next().await {
+                let at = Instant::now();
+                let object = match event {
+                    Ok(watcher::Event::Apply(object)) | Ok(watcher::Event::Delete(object)) => {
+                        object
+                    }
+                    _ => continue,
+                };
+                let resource_version = object
+                    .metadata
+                    .resource_version
+                    .as_deref()
+                    .and_then(|rv| rv.parse().ok())
+                    .unwrap_or(0);
+                if let Ok(mut changes) = sink.lock() {
+                    changes.push(Change {
+                        kind: kind.clone(),
+                        resource_version,
+                        at,
+                    });
+                }
+                arrived.notify_waiters();
+            }
+        });
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task);
+        }
+    }
+
+    /// The highest resourceVersion seen so far.
+    pub fn latest_version(&self) -> u64 {
+        self.changes
+            .lock()
+            .ok()
+            .and_then(|changes| changes.iter().map(|c| c.resource_version).max())
+            .unwrap_or(0)
+    }
+
+    fn last_arrival(&self) -> Option<Instant> {
+        self.changes.lock().ok()?.last().map(|c| c.at)
+    }
+
+    /// Waits until no change has arrived for `quiet`.
+    pub async fn wait_quiet(&self, quiet: Duration, timeout: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if self.last_arrival().is_none_or(|at| at.elapsed() >= quiet) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The first change with a resourceVersion above `version`, waiting up to `timeout` for it.
+    pub async fn first_after(&self, version: u64, timeout: Duration) -> Option<Change> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let arrived = self.arrived.notified();
+            if let Some(change) = self.earliest_after(version) {
+                // Watches of different kinds deliver independently: give a change of another kind with
+                // a lower resourceVersion a moment to arrive before taking the first one seen.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                return self.earliest_after(version).or(Some(change));
+            }
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                return None;
+            }
+        }
+    }
+
+    fn earliest_after(&self, version: u64) -> Option<Change> {
+        let changes = self.changes.lock().ok()?;
+        changes
+            .iter()
+            .filter(|c| c.resource_version > version)
+            .min_by_key(|c| c.resource_version)
+            .cloned()
+    }
+}
+
+impl Drop for ChangeLog {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.tasks) == 1
+            && let Ok(tasks) = self.tasks.lock()
+        {
+            for task in tasks.iter() {
+                task.abort();
+            }
+        }
+    }
+}
