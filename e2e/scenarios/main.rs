@@ -1,8 +1,8 @@
 //! End-to-end scenarios: kubesim, the `ramp-controller` binary as its own process, and the real kubectl.
 
 mod install;
-mod releases;
 mod plugin;
+mod releases;
 mod support;
 
 use std::time::Duration;
