@@ -4,11 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
-use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference, Pod, Service};
+use k8s_openapi::api::core::v1::{Pod, Service};
 use k8s_openapi::api::policy::v1::Eviction;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, OwnerReference, Time};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
 use kube::{Resource, ResourceExt};
 use serde_json::{Value, json};
@@ -19,9 +18,6 @@ use super::observe::Observation;
 use crate::api::constants::*;
 use crate::api::{AnalysisRun, Rollout};
 use crate::plan::{Event, NewAnalysisRun, NewReplicaSet, Op, Plan};
-
-/// The component name on Events, as Argo Rollouts records them.
-const EVENT_COMPONENT: &str = "rollouts-controller";
 
 /// Performs the writes for one Rollout.
 pub struct Actor<'a> {
@@ -286,47 +282,14 @@ impl<'a> Actor<'a> {
         self.ctx
             .metrics
             .event(&self.namespace, &self.rollout.name_any(), event);
-        let now = Timestamp::now();
-        let name = format!("{}.{:x}", self.rollout.name_any(), now.as_nanosecond());
-        let kube_event = KubeEvent {
-            metadata: ObjectMeta {
-                name: Some(name),
-                namespace: Some(self.namespace.clone()),
-                ..Default::default()
-            },
-            involved_object: ObjectReference {
-                api_version: Some(Rollout::api_version(&()).into_owned()),
-                kind: Some(Rollout::kind(&()).into_owned()),
-                name: Some(self.rollout.name_any()),
-                namespace: Some(self.namespace.clone()),
-                uid: self.rollout.uid(),
-                resource_version: Some(self.rollout_version.clone()),
-                field_path: None,
-            },
-            reason: Some(event.reason.clone()),
-            message: Some(event.message.clone()),
-            type_: Some(if event.warning { "Warning" } else { "Normal" }.into()),
-            source: Some(EventSource {
-                component: Some(EVENT_COMPONENT.into()),
-                host: None,
-            }),
-            first_timestamp: Some(Time(now)),
-            last_timestamp: Some(Time(now)),
-            event_time: Some(MicroTime(now)),
-            reporting_component: Some(EVENT_COMPONENT.into()),
-            reporting_instance: Some(self.ctx.settings.identity.clone()),
-            action: Some(event.reason.clone()),
-            count: Some(1),
-            ..Default::default()
-        };
-        // An event that cannot be recorded must not stop the rollout; it is logged and counted instead.
-        if let Err(e) = self
-            .api::<KubeEvent>()
-            .create(&PostParams::default(), &kube_event)
-            .await
-        {
-            tracing::warn!(reason = %event.reason, error = %e, "cannot record event");
-        }
+        super::events::record(
+            &self.ctx.client,
+            self.rollout,
+            &self.rollout_version,
+            event,
+            &self.ctx.settings.identity,
+        )
+        .await;
         Ok(())
     }
 
