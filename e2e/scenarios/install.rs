@@ -13,7 +13,28 @@ use crate::support::*;
 /// Rules in the install that the run below does not exercise, each as (verb, "group/resource", why it is
 /// needed). Empty today: the run reaches every request the controller can make. A grant for code the run
 /// cannot reach (a provider that needs a real cluster) goes here with its reason.
-const UNUSED_BUT_NEEDED: &[(&str, &str, &str)] = &[];
+const UNUSED_BUT_NEEDED: &[(&str, &str, &str)] = &[
+    (
+        "get",
+        "/secrets",
+        "secretKeyRef analysis arguments (e2e/scenarios/analysis.rs)",
+    ),
+    (
+        "get",
+        "batch/jobs",
+        "Job analysis metrics (e2e/scenarios/analysis.rs)",
+    ),
+    (
+        "create",
+        "batch/jobs",
+        "Job analysis metrics (e2e/scenarios/analysis.rs)",
+    ),
+    (
+        "delete",
+        "batch/jobs",
+        "terminating a Job analysis metric (e2e/scenarios/analysis.rs)",
+    ),
+];
 
 /// Every object `kubectl kustomize manifests/` renders.
 fn rendered() -> Vec<Value> {

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::api::analysis::Metric;
+use crate::api::analysis::{Argument, Metric, SecretKeyRef};
 
 /// Argument values by name; `None` is an argument nobody supplied a value for.
 pub type ArgValues = BTreeMap<String, Option<String>>;
@@ -55,6 +55,68 @@ pub fn substitute(text: &str, args: &ArgValues) -> Result<String, String> {
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// A run's argument values twice over: `values` to measure with, `shown` with every secret replaced by
+/// [`REDACTED`] for anything a person can read (status, events, logs).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Arguments {
+    pub values: ArgValues,
+    pub shown: ArgValues,
+    /// The secret values, to scrub from provider messages.
+    pub secrets: Vec<String>,
+}
+
+impl Arguments {
+    /// `text` with every secret value replaced by [`REDACTED`].
+    pub fn redact(&self, text: &str) -> String {
+        self.secrets
+            .iter()
+            .filter(|secret| !secret.is_empty())
+            .fold(text.to_string(), |text, secret| {
+                text.replace(secret.as_str(), REDACTED)
+            })
+    }
+}
+
+/// The Secret keys a run's arguments read.
+pub fn secret_refs(args: &[Argument]) -> Vec<&SecretKeyRef> {
+    args.iter()
+        .filter(|arg| arg.value.is_none())
+        .filter_map(|arg| arg.value_from.as_ref()?.secret_key_ref.as_ref())
+        .collect()
+}
+
+/// The values of a run's arguments; `secret` answers for each Secret key ([`secret_refs`]) with its
+/// value, or the reason it has none.
+pub fn arguments(
+    args: &[Argument],
+    secret: impl Fn(&SecretKeyRef) -> Result<String, String>,
+) -> Result<Arguments, String> {
+    let mut resolved = Arguments::default();
+    for arg in args {
+        let from_secret = arg
+            .value_from
+            .as_ref()
+            .and_then(|from| from.secret_key_ref.as_ref())
+            .filter(|_| arg.value.is_none());
+        let (value, shown) = match from_secret {
+            Some(reference) => {
+                let value = secret(reference).map_err(|why| {
+                    format!(
+                        "argument \"{}\": secret \"{}\" key \"{}\": {why}",
+                        arg.name, reference.name, reference.key
+                    )
+                })?;
+                resolved.secrets.push(value.clone());
+                (Some(value), Some(REDACTED.to_string()))
+            }
+            None => (arg.value.clone(), arg.value.clone()),
+        };
+        resolved.values.insert(arg.name.clone(), value);
+        resolved.shown.insert(arg.name.clone(), shown);
+    }
+    Ok(resolved)
 }
 
 /// The text as it appears between the quotes of a JSON string.
@@ -131,5 +193,42 @@ provider:
     fn text_without_tags_is_unchanged() {
         assert_eq!(substitute("a {{ b", &args(&[])).unwrap(), "a {{ b");
         assert_eq!(substitute("plain", &args(&[])).unwrap(), "plain");
+    }
+
+    #[test]
+    fn secrets_are_measured_with_and_never_shown() {
+        use crate::api::analysis::ValueFrom;
+        let run_args = vec![
+            Argument {
+                name: "service".into(),
+                value: Some("web".into()),
+                value_from: None,
+            },
+            Argument {
+                name: "token".into(),
+                value: None,
+                value_from: Some(ValueFrom {
+                    secret_key_ref: Some(SecretKeyRef {
+                        name: "creds".into(),
+                        key: "token".into(),
+                    }),
+                    ..Default::default()
+                }),
+            },
+        ];
+        assert_eq!(secret_refs(&run_args).len(), 1);
+        let resolved = arguments(&run_args, |r| Ok(format!("{}-s3cret", r.key))).unwrap();
+        assert_eq!(resolved.values["token"].as_deref(), Some("token-s3cret"));
+        assert_eq!(resolved.shown["token"].as_deref(), Some(REDACTED));
+        assert_eq!(resolved.shown["service"].as_deref(), Some("web"));
+        assert_eq!(
+            resolved.redact("401 for Bearer token-s3cret"),
+            "401 for Bearer *****"
+        );
+        let missing = arguments(&run_args, |_| Err("not found".into())).unwrap_err();
+        assert_eq!(
+            missing,
+            "argument \"token\": secret \"creds\" key \"token\": not found"
+        );
     }
 }

@@ -529,6 +529,16 @@ pub enum AnalysisPhase {
 }
 
 impl AnalysisPhase {
+    /// Every phase, in the order Argo lists them.
+    pub const ALL: [AnalysisPhase; 6] = [
+        AnalysisPhase::Pending,
+        AnalysisPhase::Running,
+        AnalysisPhase::Successful,
+        AnalysisPhase::Failed,
+        AnalysisPhase::Error,
+        AnalysisPhase::Inconclusive,
+    ];
+
     /// Successful, Failed, Error and Inconclusive are final.
     pub fn is_completed(self) -> bool {
         matches!(

@@ -59,6 +59,9 @@ struct Args {
     /// How many Rollouts are reconciled at once.
     #[arg(long, env = "RAMP_CONCURRENCY", default_value_t = 16)]
     concurrency: u16,
+    /// Prometheus server for analysis metrics that name no `address`.
+    #[arg(long, env = "ARGO_ROLLOUTS_PROMETHEUS_ADDRESS")]
+    prometheus_address: Option<String>,
     /// This process's identity in the Lease (default: the host name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -134,6 +137,7 @@ async fn main() -> anyhow::Result<()> {
         metrics_address: args.metrics_addr,
         health_address: args.health_addr,
         concurrency: args.concurrency,
+        prometheus_address: args.prometheus_address.clone(),
     };
     controller::run(client, settings).await
 }

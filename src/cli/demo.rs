@@ -135,6 +135,7 @@ pub async fn demo<W: Write>(options: &DemoOptions, out: &mut W) -> anyhow::Resul
         metrics_address: "127.0.0.1:0".parse()?,
         health_address: "127.0.0.1:0".parse()?,
         concurrency: 4,
+        prometheus_address: None,
     };
     let controller = tokio::spawn(controller::run(client.clone(), settings));
     narrator.say("started ramp-controller")?;

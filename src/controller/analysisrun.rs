@@ -54,6 +54,10 @@ pub fn build(
     }
     let mut labels = super::act::analysis_run_labels(new);
     labels.extend(new.analysis.analysis_run_metadata.labels.clone());
+    // The run belongs to the controller instance that owns the Rollout, which only watches its own.
+    if let Some(instance) = rollout.labels().get(CONTROLLER_INSTANCE_ID_LABEL) {
+        labels.insert(CONTROLLER_INSTANCE_ID_LABEL.to_string(), instance.clone());
+    }
     let mut annotations = new.analysis.analysis_run_metadata.annotations.clone();
     annotations.insert(REVISION_ANNOTATION.into(), new.revision.to_string());
     let mut run = AnalysisRun::new(

@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::api::Rollout;
+use crate::api::{AnalysisPhase, Rollout};
 use crate::plan::Event;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -59,6 +59,39 @@ pub struct ErrorLabels {
     pub error: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RunInfoLabels {
+    pub namespace: String,
+    pub name: String,
+    pub phase: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MetricPhaseLabels {
+    pub namespace: String,
+    pub name: String,
+    pub metric: String,
+    pub r#type: String,
+    pub dry_run: String,
+    pub phase: String,
+}
+
+/// The series one AnalysisRun has, so they can be dropped with it.
+#[derive(Clone, Debug, Default)]
+struct RunSeries {
+    info: Option<RunInfoLabels>,
+    metric_phases: Vec<MetricPhaseLabels>,
+}
+
+/// One metric of an AnalysisRun, as `analysis_run_metric_phase` reports it.
+pub struct MetricPhase<'a> {
+    pub metric: &'a str,
+    /// `Prometheus`, `Web` or `Job`.
+    pub provider: &'a str,
+    pub dry_run: bool,
+    pub phase: AnalysisPhase,
+}
+
 fn reconcile_histogram() -> Histogram {
     Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
 }
@@ -76,6 +109,11 @@ pub struct Metrics {
     events: Family<EventLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     ops: Family<OpLabels, Counter>,
+    run_info: Family<RunInfoLabels, Gauge>,
+    run_metric_phase: Family<MetricPhaseLabels, Gauge>,
+    run_reconcile: Family<RolloutLabels, Histogram, fn() -> Histogram>,
+    run_reconcile_errors: Family<ErrorLabels, Counter>,
+    series_by_run: Mutex<HashMap<RolloutLabels, RunSeries>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -104,6 +142,11 @@ impl Metrics {
             events: Family::default(),
             requests: Family::default(),
             ops: Family::default(),
+            run_info: Family::default(),
+            run_metric_phase: Family::default(),
+            run_reconcile: Family::new_with_constructor(reconcile_histogram),
+            run_reconcile_errors: Family::default(),
+            series_by_run: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -155,6 +198,26 @@ impl Metrics {
             "ramp_plan_ops",
             "Effects performed, by kind of op",
             m.ops.clone(),
+        );
+        registry.register(
+            "analysis_run_info",
+            "Information about an AnalysisRun",
+            m.run_info.clone(),
+        );
+        registry.register(
+            "analysis_run_metric_phase",
+            "The phase of each metric of an AnalysisRun (1 for its current phase, 0 for the others)",
+            m.run_metric_phase.clone(),
+        );
+        registry.register(
+            "analysis_run_reconcile",
+            "AnalysisRun reconciliation performance, in seconds",
+            m.run_reconcile.clone(),
+        );
+        registry.register(
+            "analysis_run_reconcile_error",
+            "AnalysisRun reconciliations that failed",
+            m.run_reconcile_errors.clone(),
         );
         Metrics { registry, ..m }
     }
@@ -273,6 +336,99 @@ impl Metrics {
 
     pub fn op(&self, op: &str) {
         self.ops.get_or_create(&OpLabels { op: op.into() }).inc();
+    }
+}
+
+impl Metrics {
+    /// The run's phase, and its metrics' phases when `metrics` is given (a finished run's cached copy
+    /// no longer carries them; their last values stay).
+    pub fn observe_analysis_run(
+        &self,
+        namespace: &str,
+        name: &str,
+        phase: Option<AnalysisPhase>,
+        metrics: Option<&[MetricPhase]>,
+    ) {
+        let key = RolloutLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let mut by_run = self.series_by_run.lock().unwrap_or_else(|e| e.into_inner());
+        let series = by_run.entry(key).or_default();
+        let info = RunInfoLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+            phase: phase.map(|p| p.to_string()).unwrap_or_default(),
+        };
+        if let Some(previous) = series.info.replace(info.clone())
+            && previous != info
+        {
+            self.run_info.remove(&previous);
+        }
+        self.run_info.get_or_create(&info).set(1);
+        let Some(metrics) = metrics else {
+            return;
+        };
+        for labels in series.metric_phases.drain(..) {
+            self.run_metric_phase.remove(&labels);
+        }
+        for metric in metrics {
+            for candidate in AnalysisPhase::ALL {
+                let labels = MetricPhaseLabels {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    metric: metric.metric.into(),
+                    r#type: metric.provider.into(),
+                    dry_run: metric.dry_run.to_string(),
+                    phase: candidate.to_string(),
+                };
+                self.run_metric_phase
+                    .get_or_create(&labels)
+                    .set(i64::from(candidate == metric.phase));
+                series.metric_phases.push(labels);
+            }
+        }
+    }
+
+    /// Drops every series of a deleted AnalysisRun.
+    pub fn forget_analysis_run(&self, namespace: &str, name: &str) {
+        let key = RolloutLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+        };
+        let removed = self
+            .series_by_run
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        if let Some(series) = removed {
+            if let Some(info) = series.info {
+                self.run_info.remove(&info);
+            }
+            for labels in series.metric_phases {
+                self.run_metric_phase.remove(&labels);
+            }
+        }
+        self.run_reconcile.remove(&key);
+    }
+
+    pub fn analysis_run_reconciled(&self, namespace: &str, name: &str, took: Duration) {
+        self.run_reconcile
+            .get_or_create(&RolloutLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    pub fn analysis_run_failed(&self, namespace: &str, name: &str, error: &str) {
+        self.run_reconcile_errors
+            .get_or_create(&ErrorLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                error: error.into(),
+            })
+            .inc();
     }
 }
 

@@ -2,9 +2,11 @@
 //! Only this room talks to the API server; everything it decides comes from `crate::plan`.
 
 mod act;
+mod analysis;
 mod analysisrun;
 pub mod cache;
 pub mod error;
+mod events;
 mod http;
 pub mod leader;
 pub mod metrics;
@@ -52,8 +54,10 @@ pub struct Settings {
     pub metrics_address: SocketAddr,
     /// Where `/healthz` and `/readyz` are served.
     pub health_address: SocketAddr,
-    /// How many Rollouts are reconciled at once.
+    /// How many Rollouts (and, separately, AnalysisRuns) are reconciled at once.
     pub concurrency: u16,
+    /// Where Prometheus metrics without an `address` query (`--prometheus-address`).
+    pub prometheus_address: Option<String>,
 }
 
 /// What every reconcile shares.
@@ -69,6 +73,8 @@ pub struct Context {
     seen: Mutex<HashSet<String>>,
     /// The versions this process last wrote each Rollout from.
     own_writes: OwnWrites,
+    /// The versions this process last wrote each AnalysisRun's status from.
+    analysis_writes: OwnWrites,
     rollouts_synced: AtomicBool,
 }
 
@@ -153,6 +159,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         failures: Mutex::default(),
         seen: Mutex::default(),
         own_writes: OwnWrites::default(),
+        analysis_writes: OwnWrites::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
     });
@@ -172,6 +179,12 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
             crate::api::constants::CONTROLLER_INSTANCE_ID_LABEL
         )),
     };
+    tokio::spawn({
+        let ctx = ctx.clone();
+        let namespace = settings.namespace.clone();
+        let config = rollout_config.clone();
+        async move { analysis::run(ctx, namespace.as_deref(), config).await }
+    });
     let (reader, writer) = reflector::store::<Rollout>();
     let synced_ctx = ctx.clone();
     let rollouts = watcher(api::<Rollout>(&client, ns), rollout_config)
