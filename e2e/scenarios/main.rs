@@ -1,5 +1,6 @@
 //! End-to-end scenarios: kubesim, the `ramp-controller` binary as its own process, and the real kubectl.
 
+mod analysis;
 mod install;
 mod plugin;
 mod releases;
