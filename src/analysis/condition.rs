@@ -41,7 +41,22 @@ pub fn evaluate(
 pub fn check(expression: &str) -> Result<(), String> {
     expr::compile(expression)
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| one_line(&e.to_string()))
+}
+
+/// A parser error drawn over several lines (position, excerpt, caret, expectation) as one line:
+/// `expected ... at 1:12`.
+fn one_line(error: &str) -> String {
+    let lines = || error.lines().map(str::trim);
+    let position = lines().find_map(|l| l.strip_prefix("--> "));
+    let detail = lines()
+        .find_map(|l| l.strip_prefix("= "))
+        .or_else(|| lines().find(|l| !l.is_empty()))
+        .unwrap_or(error);
+    match position {
+        Some(at) => format!("{detail} at {at}"),
+        None => detail.to_string(),
+    }
 }
 
 fn condition(field: &str, expression: &str, result: &MetricValue) -> Result<bool, String> {

@@ -223,6 +223,7 @@ pub fn validate_analysis_template(spec: &AnalysisTemplateSpec) -> Vec<FieldError
             errors.push(FieldError::duplicate(format!("{path}.name"), &metric.name));
         }
         check_metric_provider(&path, &metric.provider, &mut errors);
+        check_conditions(&path, metric, &mut errors);
         check_metric_timing(&path, metric, &mut errors);
         check_metric_limits(&path, metric, &mut errors);
     }
@@ -1428,6 +1429,25 @@ fn placeholder_arg(text: &str) -> Option<&str> {
 
 /// Providers Ramp measures with.
 const RAMP_PROVIDERS: [&str; 3] = ["prometheus", "web", "job"];
+
+/// Success and failure conditions parse as Go `expr` (those with `{{args.x}}` once a run resolves them).
+fn check_conditions(path: &str, metric: &Metric, errors: &mut Vec<FieldError>) {
+    for (field, expression) in [
+        ("successCondition", &metric.success_condition),
+        ("failureCondition", &metric.failure_condition),
+    ] {
+        if expression.is_empty() || expression.contains("{{") {
+            continue;
+        }
+        if let Err(why) = crate::analysis::condition::check(expression) {
+            errors.push(FieldError::invalid(
+                format!("{path}.{field}"),
+                quoted(expression),
+                format!("not a valid expression: {why}"),
+            ));
+        }
+    }
+}
 
 /// Exactly one provider, one Ramp runs, and the provider's own required fields.
 fn check_metric_provider(path: &str, provider: &MetricProvider, errors: &mut Vec<FieldError>) {

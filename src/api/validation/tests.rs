@@ -1945,6 +1945,16 @@ fn analysis_template_rules() {
             ],
         ),
         (
+            "conditions must parse; templated ones wait for their arguments",
+            metric(json!({
+                "successCondition": "result[0] <",
+                "failureCondition": "result[0] > {{args.max}}"
+            })),
+            vec![
+                "spec.metrics[0].successCondition: Invalid value: \"result[0] <\": not a valid expression: expected conditional_if, negation_op, sign_op, value, array, map, or ident at 1:12",
+            ],
+        ),
+        (
             "count above 1 needs an interval",
             metric(json!({"count": 3})),
             vec![
