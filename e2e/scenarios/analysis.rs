@@ -9,8 +9,8 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const RO: &str = "web";
-const SETTLE: Duration = Duration::from_secs(40);
+pub(crate) const RO: &str = "web";
+pub(crate) const SETTLE: Duration = Duration::from_secs(40);
 /// The template's measurement interval, in seconds; the abort-time bound below is derived from it.
 const INTERVAL_SECONDS: u64 = 3;
 /// Prometheus' scrape interval (kubesim::prometheus).
@@ -40,7 +40,39 @@ spec:
           sum(http_requests_total{{service="web",code="500",rollouts_pod_template_hash="{{{{args.canary-hash}}}}"}})
           / sum(http_requests_total{{service="web",rollouts_pod_template_hash="{{{{args.canary-hash}}}}"}})
 ---
-apiVersion: v1
+{}"#,
+        web_rollout(STRATEGY)
+    )
+}
+
+/// Canary with a background analysis from step 1 and a step analysis, both of the canary's error ratio.
+const STRATEGY: &str = r#"    canary:
+      analysis:
+        startingStep: 1
+        templates:
+        - templateName: error-ratio
+        args:
+        - name: canary-hash
+          valueFrom:
+            podTemplateHashValue: Latest
+      steps:
+      - setWeight: 25
+      - analysis:
+          templates:
+          - templateName: error-ratio
+          args:
+          - name: canary-hash
+            valueFrom:
+              podTemplateHashValue: Latest
+      - setWeight: 50
+      - pause: {duration: 2s}
+"#;
+
+/// The `web` Service, sent 200 requests a second, and the `web` Rollout of 4 replicas whose pods answer
+/// no request with an error, with `strategy` (YAML indented to sit under `strategy:`).
+pub(crate) fn web_rollout(strategy: &str) -> String {
+    format!(
+        r#"apiVersion: v1
 kind: Service
 metadata:
   name: web
@@ -72,40 +104,22 @@ spec:
       - name: web
         image: web:1
   strategy:
-    canary:
-      analysis:
-        startingStep: 1
-        templates:
-        - templateName: error-ratio
-        args:
-        - name: canary-hash
-          valueFrom:
-            podTemplateHashValue: Latest
-      steps:
-      - setWeight: 25
-      - analysis:
-          templates:
-          - templateName: error-ratio
-          args:
-          - name: canary-hash
-            valueFrom:
-              podTemplateHashValue: Latest
-      - setWeight: 50
-      - pause: {{duration: 2s}}
-"#
+{strategy}"#
     )
 }
 
 /// kubesim, Prometheus scraping it, the controller pointed at Prometheus, and `web` Healthy.
 fn analysis_env(name: &str) -> (Env, Prometheus) {
+    analysis_env_with(name, &manifests())
+}
+
+/// As [`analysis_env`], with other manifests (which must include the `web` Rollout).
+pub(crate) fn analysis_env_with(name: &str, manifests: &str) -> (Env, Prometheus) {
     let mut env = Env::start(name);
     let prometheus = Prometheus::start(name, &env.sim.address.to_string(), TRAFFIC_METRICS_PATH);
     let address = format!("http://{}", prometheus.address);
     env.start_controller(&["--leader-elect=false", "--prometheus-address", &address]);
-    let path = env.dir.join("web.yaml");
-    std::fs::write(&path, manifests()).expect("write manifests");
-    env.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
-    wait_for_phase(&env, RO, "Healthy", None, SETTLE);
+    deploy(&env, manifests);
     // Prometheus takes seconds to start; a release measured before its first scrape would see no data.
     wait_for("Prometheus scraping kubesim", SETTLE, || {
         match prometheus.query("up{job=\"kubesim\"} == 1") {
@@ -116,8 +130,16 @@ fn analysis_env(name: &str) -> (Env, Prometheus) {
     (env, prometheus)
 }
 
+/// Applies `manifests` and waits for the `web` Rollout to be Healthy.
+pub(crate) fn deploy(env: &Env, manifests: &str) {
+    let path = env.dir.join("web.yaml");
+    std::fs::write(&path, manifests).expect("write manifests");
+    env.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+    wait_for_phase(env, RO, "Healthy", None, SETTLE);
+}
+
 /// A new revision: `image`, with its pods answering `error_rate` of requests with a 500.
-fn release(env: &Env, image: &str, error_rate: &str) {
+pub(crate) fn release(env: &Env, image: &str, error_rate: &str) {
     let patch = format!(
         r#"{{"spec":{{"template":{{"metadata":{{"annotations":{{"kubesim.ramp.dev/error-rate":"{error_rate}"}}}},"spec":{{"containers":[{{"name":"web","image":"{image}"}}]}}}}}}}}"#
     );
@@ -125,7 +147,7 @@ fn release(env: &Env, image: &str, error_rate: &str) {
 }
 
 /// AnalysisRuns of the rollout: (name, phase, message), oldest first.
-fn analysis_runs(env: &Env) -> Vec<(String, String, String)> {
+pub(crate) fn analysis_runs(env: &Env) -> Vec<(String, String, String)> {
     let list = env.get_json(&["analysisruns"]);
     let mut runs: Vec<&Value> = list["items"]
         .as_array()
@@ -149,8 +171,19 @@ fn analysis_runs(env: &Env) -> Vec<(String, String, String)> {
         .collect()
 }
 
+/// The rollout's current pod-template hash, once it is no longer `stable`.
+pub(crate) fn new_hash(env: &Env, stable: &str) -> String {
+    wait_for("the new ReplicaSet", SETTLE, || {
+        let ro = env.rollout(RO);
+        match ro["status"]["currentPodHash"].as_str() {
+            Some(hash) if hash != stable => Ok(hash.to_string()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+}
+
 /// Ready pods of the ReplicaSet with this hash.
-fn ready(env: &Env, hash: &str) -> i64 {
+pub(crate) fn ready(env: &Env, hash: &str) -> i64 {
     let list = env.get_json(&["rs", "-l", &format!("rollouts-pod-template-hash={hash}")]);
     list["items"][0]["status"]["readyReplicas"]
         .as_i64()
@@ -205,13 +238,7 @@ fn a_bad_release_aborts_by_itself_within_one_interval() {
         .unwrap_or_default()
         .to_string();
     release(&env, "web:3", "0.3");
-    let canary = wait_for("the canary's ReplicaSet", SETTLE, || {
-        let ro = env.rollout(RO);
-        match ro["status"]["currentPodHash"].as_str() {
-            Some(hash) if hash != stable => Ok(hash.to_string()),
-            other => Err(format!("{other:?}")),
-        }
-    });
+    let canary = new_hash(&env, &stable);
     // The canary's first bad request comes within kubesim's one-second traffic tick of it being ready.
     wait_for("a ready canary pod", SETTLE, || {
         match ready(&env, &canary) {
