@@ -53,6 +53,17 @@ fn degraded(env: &Env) -> Value {
     wait_for_phase(env, RO, "Degraded", None, SETTLE)
 }
 
+/// Waits for the rollout to abort, and checks its message starts with `prefix` and names `why`.
+fn aborted(env: &Env, prefix: &str, why: &str) -> Value {
+    let ro = degraded(env);
+    let text = message(&ro);
+    assert!(
+        text.starts_with(prefix) && text.contains(why),
+        "abort message {text:?} should start with {prefix:?} and name {why:?}"
+    );
+    ro
+}
+
 fn message(object: &Value) -> &str {
     object["status"]["message"].as_str().unwrap_or_default()
 }
@@ -134,12 +145,10 @@ spec:
         to_error < Duration::from_secs(10 + 5),
         "one retry interval and a little: {to_error:?}"
     );
-    let ro = degraded(&env);
-    assert!(
-        message(&ro).starts_with("RolloutAborted")
-            && message(&ro).contains("consecutiveErrors (2) > consecutiveErrorLimit (1)"),
-        "abort message: {}",
-        message(&ro)
+    aborted(
+        &env,
+        "RolloutAborted",
+        "consecutiveErrors (2) > consecutiveErrorLimit (1)",
     );
 }
 
@@ -324,12 +333,10 @@ fn a_failing_post_promotion_analysis_switches_active_back_to_stable() {
             hash => Err(hash),
         },
     );
-    let ro = degraded(&env);
-    assert!(
-        message(&ro).starts_with("RolloutAborted")
-            && message(&ro).contains("Metric \"error-ratio\" assessed Failed"),
-        "{}",
-        message(&ro)
+    let ro = aborted(
+        &env,
+        "RolloutAborted",
+        "Metric \"error-ratio\" assessed Failed",
     );
     wait_for(
         "active switched back to stable",
@@ -438,12 +445,10 @@ spec:
     assert_eq!(measurement["value"], "true", "{measurement}");
 
     release_checking(&env, "web:3", "fail");
-    let ro = degraded(&env);
-    assert!(
-        message(&ro).starts_with("RolloutAborted: Rollout aborted update to revision 3")
-            && message(&ro).contains("Metric \"ok\" assessed Failed"),
-        "{}",
-        message(&ro)
+    aborted(
+        &env,
+        "RolloutAborted: Rollout aborted update to revision 3",
+        "Metric \"ok\" assessed Failed",
     );
     let run = run_in_phase(&env, "Failed", SETTLE);
     let measurement = &run["status"]["metricResults"][0]["measurements"][0];
@@ -495,12 +500,10 @@ spec:
     );
 
     release_checking(&env, "web:3", "1");
-    let ro = degraded(&env);
-    assert!(
-        message(&ro).starts_with("RolloutAborted: Rollout aborted update to revision 3")
-            && message(&ro).contains("Metric \"smoke\" assessed Failed"),
-        "{}",
-        message(&ro)
+    aborted(
+        &env,
+        "RolloutAborted: Rollout aborted update to revision 3",
+        "Metric \"smoke\" assessed Failed",
     );
     let run = run_in_phase(&env, "Failed", SETTLE);
     let uid = run["metadata"]["uid"].as_str().unwrap_or_default();

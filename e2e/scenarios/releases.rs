@@ -89,34 +89,6 @@ fn assert_condition(ro: &Value, type_: &str, status: &str, reason: &str, message
     );
 }
 
-/// Events of a rollout, oldest first: (reason, message).
-fn events(env: &Env, rollout: &str) -> Vec<(String, String)> {
-    let list = env.get_json(&[
-        "events",
-        "--field-selector",
-        &format!("involvedObject.name={rollout}"),
-    ]);
-    let mut items: Vec<&Value> = list["items"]
-        .as_array()
-        .map(|a| a.iter().collect())
-        .unwrap_or_default();
-    items.sort_by_key(|e| {
-        e["metadata"]["resourceVersion"]
-            .as_str()
-            .and_then(|rv| rv.parse::<u64>().ok())
-            .unwrap_or(0)
-    });
-    items
-        .iter()
-        .map(|e| {
-            (
-                e["reason"].as_str().unwrap_or_default().to_string(),
-                e["message"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect()
-}
-
 fn has_event(events: &[(String, String)], reason: &str, message: &str) -> bool {
     events.iter().any(|(r, m)| r == reason && m == message)
 }
@@ -177,7 +149,7 @@ fn promote_full_skips_the_remaining_steps_and_finishes() {
         &format!("ReplicaSet \"{RO}-{canary}\" has successfully progressed."),
     );
     assert_eq!(condition(&ro, "Available").0, "True");
-    let events = events(&env, RO);
+    let events = env.events(RO);
     assert!(
         has_event(
             &events,
@@ -226,7 +198,7 @@ fn a_new_image_mid_rollout_starts_over_from_the_first_step() {
         "Rollout is paused",
     );
     assert_condition(&ro, "Paused", "True", "RolloutPaused", "Rollout is paused");
-    let events = events(&env, RO);
+    let events = env.events(RO);
     let created = events
         .iter()
         .filter(|(r, _)| r == "NewReplicaSetCreated")
@@ -275,7 +247,7 @@ fn rolling_back_to_the_stable_image_skips_the_steps() {
         "NewReplicaSetAvailable",
         &format!("ReplicaSet \"{RO}-{stable}\" has successfully progressed."),
     );
-    let events = events(&env, RO);
+    let events = env.events(RO);
     assert!(
         has_event(&events, "SkipSteps", "Rollback to stable ReplicaSets"),
         "{events:?}"
@@ -382,7 +354,7 @@ fn abort_retry_and_promote_record_argos_event_sequence() {
         "ScalingReplicaSet",
         "RolloutCompleted",
     ];
-    let events = events(&env, NAME);
+    let events = env.events(NAME);
     let reasons: Vec<&str> = events.iter().map(|(r, _)| r.as_str()).collect();
     assert_eq!(reasons, expected, "{events:#?}");
     let scaling: Vec<&str> = events
@@ -466,7 +438,7 @@ fn never_ready_canary_pods_exceed_the_progress_deadline() {
     );
     // The canary stays up, unready, beside the stable version.
     wait_rs(&env, NAME, &[(&stable, (4, 4)), (&canary, (1, 0))]);
-    let reasons: Vec<String> = events(&env, NAME).into_iter().map(|(r, _)| r).collect();
+    let reasons = env.event_reasons(NAME);
     assert!(
         !reasons.iter().any(|r| r == "RolloutAborted"),
         "{reasons:?}"
@@ -493,6 +465,6 @@ fn never_ready_canary_pods_abort_with_progress_deadline_abort() {
     );
     assert_condition(&ro, "Progressing", "False", "RolloutAborted", &aborted);
     wait_rs(&env, NAME, &[(&stable, (5, 5)), (&canary, (0, 0))]);
-    let events = events(&env, NAME);
+    let events = env.events(NAME);
     assert!(has_event(&events, "RolloutAborted", &aborted), "{events:?}");
 }

@@ -150,12 +150,12 @@ impl Env {
             .collect()
     }
 
-    /// Event reasons recorded for a rollout, oldest first.
-    pub fn event_reasons(&self, rollout: &str) -> Vec<String> {
+    /// Events recorded for an object, oldest first: (reason, message).
+    pub fn events(&self, object: &str) -> Vec<(String, String)> {
         let list = self.get_json(&[
             "events",
             "--field-selector",
-            &format!("involvedObject.name={rollout}"),
+            &format!("involvedObject.name={object}"),
         ]);
         let mut events: Vec<&Value> = list["items"]
             .as_array()
@@ -167,9 +167,18 @@ impl Env {
                 .and_then(|rv| rv.parse::<u64>().ok())
                 .unwrap_or(0)
         });
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
         events
             .iter()
-            .filter_map(|e| e["reason"].as_str().map(str::to_string))
+            .map(|e| (text(&e["reason"]), text(&e["message"])))
+            .collect()
+    }
+
+    /// Event reasons recorded for an object, oldest first.
+    pub fn event_reasons(&self, object: &str) -> Vec<String> {
+        self.events(object)
+            .into_iter()
+            .map(|(reason, _)| reason)
             .collect()
     }
 
