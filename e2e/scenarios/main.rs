@@ -1,6 +1,7 @@
 //! End-to-end scenarios: kubesim, the `ramp-controller` binary as its own process, and the real kubectl.
 
 mod analysis;
+mod analysis_inconclusive;
 mod analysis_outcomes;
 mod install;
 mod plugin;

@@ -1,47 +1,12 @@
 //! `kubectl ramp` driven through kubectl's plugin discovery (the binary on PATH), against kubesim and the
 //! real controller: the commands a person steers a canary with, and the exit codes CI waits on.
 
-use std::path::Path;
-use std::process::{Command, Output};
 use std::time::Duration;
 
 use crate::support::*;
 
-const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-ramp");
 const ROLLOUT: &str = "rollouts-demo";
 const SETTLE: Duration = Duration::from_secs(20);
-
-/// `kubectl ramp ARGS --kubeconfig K`: kubectl finds `kubectl-ramp` on PATH and passes the arguments on.
-fn ramp(env: &Env, args: &[&str]) -> Output {
-    let bin_dir = Path::new(PLUGIN)
-        .parent()
-        .expect("the plugin has a directory");
-    let path = format!(
-        "{}:{}",
-        bin_dir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    Command::new("kubectl")
-        .arg("ramp")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .env("PATH", path)
-        .output()
-        .expect("kubectl runs")
-}
-
-fn ramp_ok(env: &Env, args: &[&str]) -> String {
-    let out = ramp(env, args);
-    assert!(
-        out.status.success(),
-        "kubectl ramp {} failed: {}{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn canary_env(name: &str) -> Env {
     let mut env = Env::start(name);

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 pub const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const CONTROLLER: &str = env!("CARGO_BIN_EXE_ramp-controller");
+const PLUGIN: &str = env!("CARGO_BIN_EXE_kubectl-ramp");
 
 /// A kubesim, a temp dir with its kubeconfig, and the controllers started against it.
 pub struct Env {
@@ -329,4 +330,36 @@ pub fn set_abort(env: &Env, rollout: &str, abort: bool) {
         "-p",
         &patch,
     ]);
+}
+
+/// `kubectl ramp ARGS --kubeconfig K`: kubectl finds `kubectl-ramp` on PATH and passes the arguments on.
+pub fn ramp(env: &Env, args: &[&str]) -> Output {
+    let bin_dir = Path::new(PLUGIN)
+        .parent()
+        .expect("the plugin has a directory");
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    Command::new("kubectl")
+        .arg("ramp")
+        .args(args)
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .env("PATH", path)
+        .output()
+        .expect("kubectl runs")
+}
+
+pub fn ramp_ok(env: &Env, args: &[&str]) -> String {
+    let out = ramp(env, args);
+    assert!(
+        out.status.success(),
+        "kubectl ramp {} failed: {}{}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
