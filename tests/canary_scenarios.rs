@@ -981,3 +981,68 @@ fn stable_service_always_selects_available_pods_through_the_end_of_a_basic_canar
     }
     panic!("the release did not finish: {:#?}", world.rollout.status);
 }
+
+/// A Rollout that Argo Rollouts ran before: its ReplicaSet carries Argo's pod-template hash, which Ramp
+/// does not reproduce byte for byte (Argo hashes Go's JSON). Ramp finds it by its template and carries
+/// on with it (reference 3.1).
+fn handed_over_from_argo(world: &World) -> (ramp::api::Rollout, ramp::plan::Observed) {
+    const ARGO_HASH: &str = "5d8f7b6c9";
+    let ramp_hash = status(world).current_pod_hash;
+    let mut observed = world.observed.clone();
+    let rs = &mut observed.replica_sets[0];
+    rs.name = format!("demo-{ARGO_HASH}");
+    rs.pod_template_hash = ARGO_HASH.into();
+    let labels = rs
+        .template
+        .metadata
+        .get_or_insert_default()
+        .labels
+        .get_or_insert_default();
+    labels.insert("rollouts-pod-template-hash".into(), ARGO_HASH.into());
+    let mut rollout = world.rollout.clone();
+    let status = rollout.status.as_mut().expect("settled status");
+    assert_ne!(status.stable_rs, ARGO_HASH, "{ramp_hash}");
+    status.stable_rs = ARGO_HASH.into();
+    status.current_pod_hash = ARGO_HASH.into();
+    (rollout, observed)
+}
+
+#[test]
+fn a_replica_set_with_argos_hash_and_the_same_template_is_adopted_not_recreated() {
+    let mut world = World::new(basic_canary(3, "[{setWeight: 50}, {pause: {}}]"), t0());
+    settle(&mut world, TICK, 100);
+    let (rollout, observed) = handed_over_from_argo(&world);
+
+    let plan = ramp::plan::plan(&rollout, &observed, world.now);
+    assert!(
+        !plan.ops.iter().any(|op| matches!(
+            op,
+            ramp::plan::Op::CreateReplicaSet(_) | ramp::plan::Op::ScaleReplicaSet { .. }
+        )),
+        "adopted as it is: {:?}",
+        plan.ops
+    );
+    assert_eq!(plan.status.current_pod_hash, "5d8f7b6c9");
+    assert_eq!(plan.status.stable_rs, "5d8f7b6c9");
+    assert_eq!(plan.status.phase, "Healthy");
+
+    // A different template is a new revision: a ReplicaSet of Ramp's own hash is created beside it.
+    let mut changed = rollout.clone();
+    let pod_spec = changed.spec.template.as_mut().and_then(|t| t.spec.as_mut());
+    pod_spec.expect("pod spec").containers[0].image = Some("demo:green".into());
+    let plan = ramp::plan::plan(&changed, &observed, world.now);
+    let created: Vec<String> = plan
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            ramp::plan::Op::CreateReplicaSet(new) => Some(new.name.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created.len(), 1, "{:?}", plan.ops);
+    assert_ne!(created[0], "demo-5d8f7b6c9");
+    assert_eq!(
+        plan.status.stable_rs, "5d8f7b6c9",
+        "the adopted set stays stable"
+    );
+}
