@@ -27,6 +27,8 @@ pub struct Actor<'a> {
     observation: &'a Observation,
     /// The Rollout's resourceVersion, updated as our own writes change it.
     rollout_version: String,
+    /// Every resourceVersion the Rollout had during this actor's work: the one read, then one per write.
+    rollout_versions: Vec<String>,
     params: PatchParams,
 }
 
@@ -38,6 +40,7 @@ impl<'a> Actor<'a> {
             namespace: rollout.namespace().unwrap_or_default(),
             observation,
             rollout_version: rollout.resource_version().unwrap_or_default(),
+            rollout_versions: vec![rollout.resource_version().unwrap_or_default()],
             params: PatchParams {
                 field_manager: Some(FIELD_MANAGER.into()),
                 ..Default::default()
@@ -45,9 +48,14 @@ impl<'a> Actor<'a> {
         }
     }
 
-    /// The Rollout's resourceVersion after this actor's own writes (the one it read when it wrote nothing).
-    pub fn rollout_version(&self) -> &str {
-        &self.rollout_version
+    /// The Rollout's resourceVersions from the one read to the one after this actor's last write.
+    pub fn rollout_versions(&self) -> &[String] {
+        &self.rollout_versions
+    }
+
+    fn moved_rollout_to(&mut self, version: String) {
+        self.rollout_version = version.clone();
+        self.rollout_versions.push(version);
     }
 
     fn api<K>(&self) -> Api<K>
@@ -66,12 +74,37 @@ impl<'a> Actor<'a> {
     }
 
     /// Performs every op, then the status. Stops at the first failure: the next reconcile plans again.
+    ///
+    /// An Event about a write is recorded once that write has happened; an Event about a change of the
+    /// status once the status is written (see [`Event::status_change`]). Events of a plan that fails
+    /// part-way and describe what did not happen are not recorded: the next plan reports them again.
     pub async fn execute(&mut self, plan: &Plan) -> Result<(), Error> {
+        let mut done: Vec<Event> = Vec::new();
+        let mut on_status: Vec<Event> = Vec::new();
+        let mut outcome = Ok(());
         for op in &plan.ops {
-            self.ensure_leader()?;
-            self.perform(op).await?;
+            match op {
+                Op::Event(event) if event.status_change => on_status.push(event.clone()),
+                Op::Event(event) => done.push(event.clone()),
+                op => {
+                    outcome = self.ensure_leader();
+                    if outcome.is_ok() {
+                        outcome = self.perform(op).await;
+                    }
+                    if outcome.is_err() {
+                        break;
+                    }
+                }
+            }
         }
-        self.write_status(plan).await
+        if outcome.is_ok() {
+            outcome = self.write_status(plan).await;
+            if outcome.is_ok() {
+                done.append(&mut on_status);
+            }
+        }
+        self.record_events(&done).await;
+        outcome
     }
 
     async fn perform(&mut self, op: &Op) -> Result<(), Error> {
@@ -185,10 +218,11 @@ impl<'a> Actor<'a> {
                         "patch",
                         format!("Rollout {}", self.rollout.name_any()),
                     ))?;
-                self.rollout_version = updated.resource_version().unwrap_or_default();
+                self.moved_rollout_to(updated.resource_version().unwrap_or_default());
                 Ok(())
             }
-            Op::Event(event) => self.record_event(event).await,
+            // Recorded by `execute`, after the write they report.
+            Op::Event(_) => Ok(()),
         }
     }
 
@@ -278,19 +312,15 @@ impl<'a> Actor<'a> {
         Ok(())
     }
 
-    async fn record_event(&self, event: &Event) -> Result<(), Error> {
+    async fn record_events(&self, events: &[Event]) {
+        let name = self.rollout.name_any();
+        for event in events {
+            self.ctx.metrics.event(&self.namespace, &name, event);
+        }
         self.ctx
-            .metrics
-            .event(&self.namespace, &self.rollout.name_any(), event);
-        super::events::record(
-            &self.ctx.client,
-            self.rollout,
-            &self.rollout_version,
-            event,
-            &self.ctx.settings.identity,
-        )
-        .await;
-        Ok(())
+            .events
+            .record(self.rollout, &self.rollout_version, events)
+            .await;
     }
 
     /// Merge-patches `/status` with what changed, conditioned on the Rollout's resourceVersion, and only
@@ -316,7 +346,7 @@ impl<'a> Actor<'a> {
                 "patch",
                 format!("Rollout {} status", self.rollout.name_any()),
             ))?;
-        self.rollout_version = updated.resource_version().unwrap_or_default();
+        self.moved_rollout_to(updated.resource_version().unwrap_or_default());
         Ok(())
     }
 }

@@ -1,10 +1,12 @@
 //! Kubernetes Events as Argo Rollouts records them, for Rollouts and AnalysisRuns alike.
 
+use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
 use kube::api::{Api, PostParams};
 use kube::{Client, Resource, ResourceExt};
+use tokio::sync::mpsc;
 
 use crate::plan::Event;
 
@@ -56,16 +58,69 @@ where
     }
 }
 
-/// Records `event` about `object`. An event that cannot be recorded must not stop a release: the failure
-/// is logged, never returned.
-pub async fn record<K>(client: &Client, object: &K, version: &str, event: &Event, identity: &str)
-where
-    K: Resource<DynamicType = ()>,
-{
-    let kube_event = build(object, version, event, identity, Timestamp::now());
-    let namespace = object.namespace().unwrap_or_default();
+/// Batches waiting to be posted before a reconcile that records more waits for room.
+const QUEUE: usize = 1024;
+/// Batches posted at once.
+const IN_FLIGHT: usize = 8;
+
+/// Records Events off the reconcile path. A reconcile hands over the Events of one plan as a batch
+/// and goes on; a background task posts each batch in order, several batches at once. An Event that
+/// cannot be recorded must not stop a release: the failure is logged, never returned.
+#[derive(Clone)]
+pub struct Recorder {
+    batches: mpsc::Sender<Vec<KubeEvent>>,
+    identity: String,
+}
+
+impl Recorder {
+    /// Starts the posting task on the current runtime; it ends when the last `Recorder` is dropped.
+    pub fn start(client: Client, identity: String) -> Recorder {
+        let (batches, receiver) = mpsc::channel::<Vec<KubeEvent>>(QUEUE);
+        let queue = futures::stream::unfold(receiver, |mut receiver| async move {
+            receiver.recv().await.map(|batch| (batch, receiver))
+        });
+        tokio::spawn(queue.for_each_concurrent(IN_FLIGHT, move |batch| {
+            let client = client.clone();
+            async move {
+                for event in batch {
+                    post(&client, event).await;
+                }
+            }
+        }));
+        Recorder { batches, identity }
+    }
+
+    /// Queues `events` about `object` (at `version`), stamped now, in their order.
+    pub async fn record<K>(&self, object: &K, version: &str, events: &[Event])
+    where
+        K: Resource<DynamicType = ()>,
+    {
+        if events.is_empty() {
+            return;
+        }
+        let now = Timestamp::now();
+        let batch = events
+            .iter()
+            .enumerate()
+            // One nanosecond apart, so the Events of one plan have distinct names and keep their order.
+            .map(|(i, event)| {
+                let at = now
+                    .checked_add(jiff::SignedDuration::from_nanos(i as i64))
+                    .unwrap_or(now);
+                build(object, version, event, &self.identity, at)
+            })
+            .collect();
+        if self.batches.send(batch).await.is_err() {
+            tracing::warn!("event recorder stopped; events dropped");
+        }
+    }
+}
+
+async fn post(client: &Client, event: KubeEvent) {
+    let namespace = event.metadata.namespace.clone().unwrap_or_default();
     let api: Api<KubeEvent> = Api::namespaced(client.clone(), &namespace);
-    if let Err(e) = api.create(&PostParams::default(), &kube_event).await {
-        tracing::warn!(reason = %event.reason, error = %e, "cannot record event");
+    if let Err(e) = api.create(&PostParams::default(), &event).await {
+        let reason = event.reason.as_deref().unwrap_or_default();
+        tracing::warn!(%reason, error = %e, "cannot record event");
     }
 }

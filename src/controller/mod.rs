@@ -67,6 +67,8 @@ pub struct Context {
     pub caches: Caches,
     pub leader: Arc<Leader>,
     pub metrics: Arc<Metrics>,
+    /// Posts Events in the background.
+    pub events: events::Recorder,
     /// Consecutive failures per Rollout, for back-off.
     failures: Mutex<HashMap<ObjectRef<Rollout>, u32>>,
     /// Rollouts (by uid) this process has reconciled as the leader, for `RolloutAddedToInformer`.
@@ -156,6 +158,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         caches: Caches::default(),
         leader: leader.clone(),
         metrics,
+        events: events::Recorder::start(client.clone(), settings.identity.clone()),
         failures: Mutex::default(),
         seen: Mutex::default(),
         own_writes: OwnWrites::default(),
@@ -387,7 +390,7 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     }
     let mut actor = act::Actor::new(&ctx, &rollout, &observation);
     let result = actor.execute(&plan).await;
-    remember_write(&ctx, &rollout, actor.rollout_version());
+    remember_write(&ctx, &rollout, actor.rollout_versions());
     result?;
     ctx.metrics.observe_rollout(&rollout);
     ctx.metrics.reconciled(&rollout, started.elapsed());
@@ -404,28 +407,33 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
 /// How soon a reconcile skipped on a cache behind our own write is retried if no watch event comes first.
 const STALE_REQUEUE: Duration = Duration::from_secs(2);
 
-/// Per Rollout uid, the resourceVersion this process last wrote the Rollout from: a cached Rollout still at
-/// that version has not caught up with our own write yet.
+/// Per Rollout uid, the resourceVersions our last writes to the Rollout moved it on from: the one the
+/// reconcile read and, when it wrote twice (the revision annotation, then the status), the one in
+/// between. A cached Rollout at any of them has not caught up with our own writes yet; planning on it
+/// would make a write conditioned on a version already gone, and a conflict.
 #[derive(Default)]
-struct OwnWrites(Mutex<HashMap<String, String>>);
+struct OwnWrites(Mutex<HashMap<String, Vec<String>>>);
 
 impl OwnWrites {
-    /// True when the cached version is the one our last write to this Rollout started from.
+    /// True when the cached version is one our last writes to this Rollout moved it on from.
     fn behind(&self, uid: &str, cached_version: &str) -> bool {
         self.0
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(uid)
-            .is_some_and(|from| from == cached_version)
+            .is_some_and(|passed| passed.iter().any(|v| v == cached_version))
     }
 
-    /// After a reconcile that read `read`: remembers it when our writes moved the Rollout on.
-    fn remember(&self, uid: &str, read: &str, after: &str) {
-        if after != read {
+    /// After a reconcile whose writes moved the Rollout through `versions` (the one it read first, the
+    /// one it left last): remembers all but the last, when it moved at all.
+    fn remember(&self, uid: &str, versions: &[String]) {
+        if let [passed @ .., _last] = versions
+            && !passed.is_empty()
+        {
             self.0
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
-                .insert(uid.to_string(), read.to_string());
+                .insert(uid.to_string(), passed.to_vec());
         }
     }
 
@@ -441,9 +449,9 @@ fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
     }
 }
 
-fn remember_write(ctx: &Context, rollout: &Rollout, version_after: &str) {
-    if let (Some(uid), Some(read)) = (rollout.uid(), rollout.resource_version()) {
-        ctx.own_writes.remember(&uid, &read, version_after);
+fn remember_write(ctx: &Context, rollout: &Rollout, versions: &[String]) {
+    if let Some(uid) = rollout.uid() {
+        ctx.own_writes.remember(&uid, versions);
     }
 }
 
@@ -527,15 +535,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_cache_at_the_version_we_wrote_from_is_behind() {
+    fn a_cache_at_a_version_we_wrote_from_is_behind() {
+        let versions = |vs: &[&str]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>();
         let writes = OwnWrites::default();
         assert!(!writes.behind("uid", "10"), "nothing written yet");
-        writes.remember("uid", "10", "10");
+        writes.remember("uid", &versions(&["10"]));
         assert!(
             !writes.behind("uid", "10"),
             "a reconcile that wrote nothing"
         );
-        writes.remember("uid", "10", "12");
+        writes.remember("uid", &versions(&["10", "12"]));
         assert!(
             writes.behind("uid", "10"),
             "the cache still has what we read"
@@ -548,6 +557,24 @@ mod tests {
         assert!(!writes.behind("other", "10"));
         writes.forget("uid");
         assert!(!writes.behind("uid", "10"));
+    }
+
+    #[test]
+    fn a_cache_between_two_of_our_writes_is_behind() {
+        let writes = OwnWrites::default();
+        let passed = ["20", "21", "22"].map(String::from);
+        writes.remember("uid", &passed);
+        assert!(writes.behind("uid", "20"), "what the reconcile read");
+        assert!(
+            writes.behind("uid", "21"),
+            "the revision annotation written, the status not yet seen"
+        );
+        assert!(!writes.behind("uid", "22"), "the cache caught up");
+        writes.remember("uid", &["22".to_string()]);
+        assert!(
+            writes.behind("uid", "21"),
+            "a reconcile that wrote nothing keeps what is still stale"
+        );
     }
 
     #[test]

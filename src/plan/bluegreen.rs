@@ -70,7 +70,7 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
             pause_completed = true;
         } else if !common::has_pause(work, pause_reason::BLUE_GREEN_PAUSE) {
             common::add_pause(work, pause_reason::BLUE_GREEN_PAUSE, Some(ctx.now));
-            work.event(Event::normal(
+            work.event(Event::status_normal(
                 event::PAUSED,
                 format!("Rollout is paused ({})", pause_reason::BLUE_GREEN_PAUSE),
             ));

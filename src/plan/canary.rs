@@ -258,7 +258,7 @@ fn add_pause_for_step(ctx: &Context, work: &mut Work, step: Option<&CanaryStep>)
     let has_condition = common::has_pause(work, pause_reason::CANARY_PAUSE_STEP);
     if !has_condition && !work.status.controller_pause {
         common::add_pause(work, pause_reason::CANARY_PAUSE_STEP, Some(ctx.now));
-        work.event(Event::normal(
+        work.event(Event::status_normal(
             event::PAUSED,
             format!("Rollout is paused ({})", pause_reason::CANARY_PAUSE_STEP),
         ));
@@ -306,7 +306,7 @@ fn complete_step(work: &mut Work, index: i32, step: &CanaryStep, step_count: i32
     if work.status.pause_conditions.is_empty() {
         work.status.controller_pause = false;
     }
-    work.event(Event::normal(
+    work.event(Event::status_normal(
         event::STEP_COMPLETED,
         format!(
             "Rollout step {}/{} completed ({})",
@@ -316,7 +316,7 @@ fn complete_step(work: &mut Work, index: i32, step: &CanaryStep, step_count: i32
         ),
     ));
     if was_pause {
-        work.event(Event::normal(event::RESUMED, "Rollout is resumed"));
+        work.event(Event::status_normal(event::RESUMED, "Rollout is resumed"));
     }
 }
 

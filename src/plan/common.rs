@@ -32,14 +32,14 @@ pub(crate) fn reset_for_new_revision(ctx: &Context, work: &mut Work, step_count:
     let back_to_stable = ctx.fully_promoted(&status.stable_rs);
     if back_to_stable && step_count > 0 {
         status.current_step_index = Some(step_count);
-        work.event(Event::normal(
+        work.event(Event::status_normal(
             event::SKIP_STEPS,
             "Rollback to stable ReplicaSets",
         ));
     } else if step_count > 0 && rollback_within_window(ctx) {
         work.status.current_step_index = Some(step_count);
         work.status.promote_full = true;
-        work.event(Event::normal(
+        work.event(Event::status_normal(
             event::SKIP_STEPS,
             "Rollback to active ReplicaSets within RollbackWindow",
         ));
@@ -173,7 +173,7 @@ pub(crate) fn promote_stable(ctx: &Context, work: &mut Work, step_count: i32, wh
     status.promote_full = false;
     status.current_step_index = (step_count > 0).then_some(step_count);
     status.stable_rs = ctx.new_hash.clone();
-    work.event(Event::normal(
+    work.event(Event::status_normal(
         event::COMPLETED,
         format!(
             "Rollout completed update to revision {} ({}): {why}",

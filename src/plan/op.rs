@@ -163,24 +163,40 @@ pub struct Event {
     pub reason: String,
     /// Argo's message.
     pub message: String,
+    /// Reports a change of the Rollout's own status (a pause, a step, completion, an abort) rather than
+    /// the write before it in the plan. Such an event is recorded only once the status write succeeds:
+    /// a write that conflicts is planned again, and the event with it, so recording it earlier would
+    /// record it twice.
+    pub status_change: bool,
 }
 
 impl Event {
-    /// A Normal event.
+    /// A Normal event about the write just before it in the plan.
     pub fn normal(reason: &str, message: impl Into<String>) -> Op {
-        Op::Event(Event {
-            warning: false,
-            reason: reason.to_string(),
-            message: message.into(),
-        })
+        Self::op(false, false, reason, message)
     }
 
-    /// A Warning event.
+    /// A Warning event about the write just before it in the plan.
     pub fn warning(reason: &str, message: impl Into<String>) -> Op {
+        Self::op(true, false, reason, message)
+    }
+
+    /// A Normal event about a change of the Rollout's status.
+    pub fn status_normal(reason: &str, message: impl Into<String>) -> Op {
+        Self::op(false, true, reason, message)
+    }
+
+    /// A Warning event about a change of the Rollout's status.
+    pub fn status_warning(reason: &str, message: impl Into<String>) -> Op {
+        Self::op(true, true, reason, message)
+    }
+
+    fn op(warning: bool, status_change: bool, reason: &str, message: impl Into<String>) -> Op {
         Op::Event(Event {
-            warning: true,
+            warning,
             reason: reason.to_string(),
             message: message.into(),
+            status_change,
         })
     }
 }

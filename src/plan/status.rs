@@ -350,7 +350,7 @@ fn progressing_condition(ctx: &Context, work: &mut Work) {
         }
         if ctx.old.aborted_at.is_none() {
             work.ops
-                .push(Event::warning(event::ABORTED, message.clone()));
+                .push(Event::status_warning(event::ABORTED, message.clone()));
         }
         set(
             status,

@@ -116,22 +116,20 @@ async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, E
         return Ok(Action::requeue(CONFLICT_REQUEUE));
     };
     observe(&ctx, &run, &judgement.status);
-    for event in &judgement.events {
-        let event = Event {
+    let events: Vec<Event> = judgement
+        .events
+        .iter()
+        .map(|event| Event {
             warning: event.warning,
             reason: event.reason.clone(),
             message: event.message.clone(),
-        };
-        ctx.metrics.event(&namespace, &name, &event);
-        super::events::record(
-            &ctx.client,
-            run.as_ref(),
-            &version,
-            &event,
-            &ctx.settings.identity,
-        )
-        .await;
+            status_change: true,
+        })
+        .collect();
+    for event in &events {
+        ctx.metrics.event(&namespace, &name, event);
     }
+    ctx.events.record(run.as_ref(), &version, &events).await;
     if judgement.status.phase.is_some_and(|p| p.is_completed()) {
         return expire(&ctx, &run, &judgement.status).await;
     }
@@ -258,7 +256,7 @@ async fn write(
         Ok(updated) => {
             let after = updated.resource_version().unwrap_or_default();
             if let Some(uid) = run.uid() {
-                ctx.analysis_writes.remember(&uid, &read, &after);
+                ctx.analysis_writes.remember(&uid, &[read, after.clone()]);
             }
             Ok(Some(after))
         }
