@@ -203,12 +203,11 @@ impl Cluster {
     }
 
     pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
-        let state = self.lock();
         let key = object_key(rt, namespace, name);
-        state
-            .store
-            .get(&rt.storage_key(), &key)
-            .map(|obj| with_api_version(rt, obj))
+        // Shared under the lock, copied for the answer after it (the guard is this statement's temporary).
+        let stored = self.lock().store.get(&rt.storage_key(), &key).cloned();
+        stored
+            .map(|obj| with_api_version(rt, &obj))
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 

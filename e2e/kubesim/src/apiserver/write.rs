@@ -2,6 +2,8 @@
 //! subresources, schema validation of custom resources, and no-op detection (an unchanged write keeps its
 //! resourceVersion and sends no watch event, as the real API server does).
 
+use std::sync::Arc;
+
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, Cluster, State, kinds, object_key, object_meta, with_api_version};
@@ -128,41 +130,8 @@ impl Cluster {
         sub: Subresource,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let mut state = self.lock();
-        let existing = current(&state, rt, namespace, name)?;
-        if !body.is_object() {
-            return Err(ApiError::bad_request(
-                "the request body must be a JSON object",
-            ));
-        }
-        let body_name = name_of(&body);
-        if sub != Subresource::Scale && !body_name.is_empty() && body_name != name {
-            return Err(ApiError::bad_request(format!(
-                "the name of the object ({body_name}) does not match the name on the URL ({name})"
-            )));
-        }
-        let requested_rv = body
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        if requested_rv.is_empty() && rt.custom && sub == Subresource::Main {
-            return Err(ApiError::invalid(
-                rt,
-                name,
-                &[(
-                    "metadata.resourceVersion".into(),
-                    "FieldValueInvalid".into(),
-                    "Invalid value: 0x0: must be specified for an update".into(),
-                )],
-            ));
-        }
-        check_resource_version(rt, name, &existing, requested_rv)?;
-        let desired = apply_subresource(rt, &existing, body, sub)?;
-        let write = Write {
-            operation: Operation::Update,
-            sub,
-        };
-        let out = commit_update(&mut state, rt, &existing, desired, options, write)?;
+        // The guard is a temporary of this statement: the lock is released before the answer is copied.
+        let out = update_locked(&mut self.lock(), rt, namespace, name, body, sub, options)?;
         Ok(present(rt, &out, sub))
     }
 
@@ -177,29 +146,32 @@ impl Cluster {
         sub: Subresource,
         options: &WriteOptions,
     ) -> Result<Value, ApiError> {
-        let mut state = self.lock();
-        let existing = match current(&state, rt, namespace, name) {
-            Ok(existing) => existing,
-            Err(_) if patch_type == PatchType::Apply && sub == Subresource::Main => {
-                let mut body = patch;
-                ensure_metadata(&mut body).insert("name".into(), json!(name));
-                return create_locked(&mut state, rt, namespace, body, options, Operation::Apply);
-            }
-            Err(e) => return Err(e),
-        };
-        let view = present(rt, &existing, sub);
-        let patched = apply_patch(rt, &view, &patch, patch_type)?;
-        let requested_rv = patched
-            .pointer("/metadata/resourceVersion")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        check_resource_version(rt, name, &existing, requested_rv)?;
-        let desired = apply_subresource(rt, &existing, patched, sub)?;
-        let write = Write {
-            operation: Operation::of(patch_type),
-            sub,
-        };
-        let out = commit_update(&mut state, rt, &existing, desired, options, write)?;
+        let out = {
+            let mut state = self.lock();
+            let existing = match current_shared(&state, rt, namespace, name) {
+                Ok(existing) => existing,
+                Err(_) if patch_type == PatchType::Apply && sub == Subresource::Main => {
+                    let mut body = patch;
+                    ensure_metadata(&mut body).insert("name".into(), json!(name));
+                    return create_locked(
+                        &mut state,
+                        rt,
+                        namespace,
+                        body,
+                        options,
+                        Operation::Apply,
+                    );
+                }
+                Err(e) => return Err(e),
+            };
+            let write = Write {
+                operation: Operation::of(patch_type),
+                sub,
+            };
+            patch_existing(
+                &mut state, rt, name, &existing, patch, patch_type, write, options,
+            )?
+        }; // The store lock is released here: the answer is copied without it.
         Ok(present(rt, &out, sub))
     }
 
@@ -211,23 +183,101 @@ impl Cluster {
         name: &str,
         sub: Subresource,
     ) -> Result<Value, ApiError> {
-        let state = self.lock();
-        let existing = current(&state, rt, namespace, name)?;
+        let existing = current_shared(&self.lock(), rt, namespace, name)?;
         Ok(present(rt, &existing, sub))
     }
 }
 
+/// A PUT of the main resource or a subresource, under the store lock; returns the object as stored.
+fn update_locked(
+    state: &mut State,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+    body: Value,
+    sub: Subresource,
+    options: &WriteOptions,
+) -> Result<Arc<Value>, ApiError> {
+    let existing = current_shared(state, rt, namespace, name)?;
+    if !body.is_object() {
+        return Err(ApiError::bad_request(
+            "the request body must be a JSON object",
+        ));
+    }
+    let body_name = name_of(&body);
+    if sub != Subresource::Scale && !body_name.is_empty() && body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let requested_rv = body
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if requested_rv.is_empty() && rt.custom && sub == Subresource::Main {
+        return Err(ApiError::invalid(
+            rt,
+            name,
+            &[(
+                "metadata.resourceVersion".into(),
+                "FieldValueInvalid".into(),
+                "Invalid value: 0x0: must be specified for an update".into(),
+            )],
+        ));
+    }
+    check_resource_version(rt, name, &existing, requested_rv)?;
+    let desired = apply_subresource(rt, &existing, body, sub)?;
+    let write = Write {
+        operation: Operation::Update,
+        sub,
+    };
+    commit_update(state, rt, &existing, desired, options, write)
+}
+
+/// A patch of an object that exists, under the store lock; returns the object as stored.
+#[allow(clippy::too_many_arguments)]
+fn patch_existing(
+    state: &mut State,
+    rt: &ResourceType,
+    name: &str,
+    existing: &Arc<Value>,
+    patch: Value,
+    patch_type: PatchType,
+    write: Write,
+    options: &WriteOptions,
+) -> Result<Arc<Value>, ApiError> {
+    let patched = apply_patch(rt, present(rt, existing, write.sub), &patch, patch_type)?;
+    let requested_rv = patched
+        .pointer("/metadata/resourceVersion")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    check_resource_version(rt, name, existing, requested_rv)?;
+    let desired = apply_subresource(rt, existing, patched, write.sub)?;
+    commit_update(state, rt, existing, desired, options, write)
+}
+
+/// The stored object, shared rather than copied (a write replaces the store's `Arc`, never the value in it).
+fn current_shared(
+    state: &State,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Result<Arc<Value>, ApiError> {
+    state
+        .store
+        .get(&rt.storage_key(), &object_key(rt, namespace, name))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
+/// The stored object as a copy of its own, for a caller that edits it.
 pub(super) fn current(
     state: &State,
     rt: &ResourceType,
     namespace: &str,
     name: &str,
 ) -> Result<Value, ApiError> {
-    state
-        .store
-        .get(&rt.storage_key(), &object_key(rt, namespace, name))
-        .map(|o| (**o).clone())
-        .ok_or_else(|| ApiError::not_found(rt, name))
+    current_shared(state, rt, namespace, name).map(|o| (*o).clone())
 }
 
 fn check_resource_version(
@@ -693,13 +743,13 @@ fn set_path(obj: &mut Value, dotted: &str, value: Value) {
     cursor[keys[keys.len() - 1]] = value;
 }
 
+/// Applies a patch to `doc`, the object as the client sees it (taken by value: it becomes the result).
 fn apply_patch(
     rt: &ResourceType,
-    view: &Value,
+    mut doc: Value,
     patch: &Value,
     patch_type: PatchType,
 ) -> Result<Value, ApiError> {
-    let mut doc = view.clone();
     match patch_type {
         // Server-side apply merges keyed lists of built-in kinds (containers by name ...) as strategic
         // merge does; a custom resource's lists are atomic unless its schema says otherwise, as in a merge.
@@ -716,12 +766,14 @@ fn apply_patch(
             json_patch::merge(&mut doc, patch);
         }
         PatchType::Json => {
+            // An error names the object as it was before the patch.
+            let name = name_of(&doc).to_string();
             let ops: json_patch::Patch = serde_json::from_value(patch.clone())
                 .map_err(|e| ApiError::bad_request(format!("the JSON patch is malformed: {e}")))?;
             json_patch::patch(&mut doc, &ops).map_err(|e| {
                 ApiError::invalid(
                     rt,
-                    name_of(view),
+                    &name,
                     &[(
                         "".into(),
                         "FieldValueInvalid".into(),
@@ -745,17 +797,19 @@ fn apply_patch(
 pub(super) fn commit_update(
     state: &mut State,
     rt: &ResourceType,
-    existing: &Value,
+    existing: &Arc<Value>,
     mut desired: Value,
     options: &WriteOptions,
     write: Write,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &desired)?;
     set_type_meta(rt, &mut desired);
+    // Borrowed, not copied: the old metadata is only read.
+    let no_metadata = Map::new();
     let old_meta = existing
         .get("metadata")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
+        .and_then(Value::as_object)
+        .unwrap_or(&no_metadata);
     let meta = ensure_metadata(&mut desired);
     for owned in [
         "name",
@@ -779,22 +833,15 @@ pub(super) fn commit_update(
     let name = name_of(existing).to_string();
     validate_custom(rt, &name, &mut desired, options)?;
     kinds::on_update(state, rt, existing, &mut desired)?;
-    if rt.has_generation && spec_of(rt, &desired) != spec_of(rt, existing) {
+    if rt.has_generation && !same_spec(rt, &desired, existing) {
         let generation = old_meta
             .get("generation")
             .and_then(Value::as_i64)
             .unwrap_or(0);
         ensure_metadata(&mut desired).insert("generation".into(), json!(generation + 1));
     }
-    let mut comparable = existing.clone();
-    if let Some(meta) = comparable
-        .get_mut("metadata")
-        .and_then(Value::as_object_mut)
-    {
-        meta.remove("resourceVersion");
-    }
-    if comparable == desired {
-        return Ok(existing.clone());
+    if same_except_resource_version(existing, &desired) {
+        return Ok(Arc::clone(existing));
     }
     record_manager(ensure_metadata(&mut desired), rt, options, write);
     if options.dry_run {
@@ -802,7 +849,7 @@ pub(super) fn commit_update(
         if let Some(rv) = old_meta.get("resourceVersion") {
             ensure_metadata(&mut desired).insert("resourceVersion".into(), rv.clone());
         }
-        return Ok(desired);
+        return Ok(Arc::new(desired));
     }
     let finished_deleting = desired.pointer("/metadata/deletionTimestamp").is_some()
         && desired
@@ -813,22 +860,253 @@ pub(super) fn commit_update(
     ensure_metadata(&mut desired).insert("resourceVersion".into(), json!(rv.to_string()));
     if finished_deleting {
         super::delete::remove_now(state, rt, desired.clone(), rv);
-        return Ok(desired);
+        return Ok(Arc::new(desired));
     }
     let stored = state.store.put(&rt.storage_key(), desired, rv);
     kinds::after_write(state, rt, &stored);
-    Ok((*stored).clone())
+    Ok(stored)
 }
 
-/// What `generation` tracks: everything but metadata, and but status when status is a subresource (a custom
-/// resource without one bumps its generation on status changes too, as on a real server).
-fn spec_of(rt: &ResourceType, obj: &Value) -> Value {
-    let mut out = obj.clone();
-    if let Some(map) = out.as_object_mut() {
-        map.remove("metadata");
-        if rt.status_subresource {
-            map.remove("status");
+/// Whether two objects agree on what `generation` tracks: everything but metadata, and but status when status
+/// is a subresource (a custom resource without one bumps its generation on status changes too, as on a real
+/// server). Compared in place, without copies of the objects.
+fn same_spec(rt: &ResourceType, a: &Value, b: &Value) -> bool {
+    let untracked = |key: &str| key == "metadata" || (rt.status_subresource && key == "status");
+    match (a.as_object(), b.as_object()) {
+        (Some(a), Some(b)) => equal_without(a, b, untracked),
+        _ => a == b,
+    }
+}
+
+/// Whether a write changes nothing: `existing` equals `desired` once `existing`'s `metadata.resourceVersion`
+/// is left out (the one a write carries was removed from `desired`). Compared in place, without a copy.
+fn same_except_resource_version(existing: &Value, desired: &Value) -> bool {
+    let (Some(e), Some(d)) = (existing.as_object(), desired.as_object()) else {
+        return existing == desired;
+    };
+    equal_without(e, d, |key| key == "metadata")
+        && match (e.get("metadata"), d.get("metadata")) {
+            (Some(Value::Object(em)), Some(Value::Object(dm))) => {
+                !dm.contains_key("resourceVersion")
+                    && equal_without(em, dm, |key| key == "resourceVersion")
+            }
+            (em, dm) => em == dm,
+        }
+}
+
+/// `a == b` once the keys `skip` names are removed from both maps, without removing them.
+fn equal_without(
+    a: &Map<String, Value>,
+    b: &Map<String, Value>,
+    skip: impl Fn(&str) -> bool,
+) -> bool {
+    let kept = |m: &Map<String, Value>| m.keys().filter(|k| !skip(k)).count();
+    kept(a) == kept(b)
+        && a.iter()
+            .filter(|(k, _)| !skip(k))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    fn replica_set(name: &str) -> Value {
+        json!({
+            "apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": name, "labels": {"app": "web"}},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "web", "image": "nginx:1.27"}]},
+                },
+            },
+        })
+    }
+
+    fn setup() -> (Cluster, Arc<ResourceType>, Value) {
+        let cluster = Cluster::new(1000);
+        let rt = cluster
+            .resource_type("apps", "v1", "replicasets")
+            .expect("replicasets are built in");
+        let created = cluster
+            .create(&rt, "default", replica_set("web"), &WriteOptions::default())
+            .unwrap();
+        (cluster, rt, created)
+    }
+
+    fn merge(cluster: &Cluster, rt: &ResourceType, patch: Value) -> Result<Value, ApiError> {
+        cluster.patch(
+            rt,
+            "default",
+            "web",
+            PatchType::Merge,
+            patch,
+            Subresource::Main,
+            &WriteOptions::default(),
+        )
+    }
+
+    fn rv(obj: &Value) -> &str {
+        obj.pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .unwrap()
+    }
+
+    fn generation(obj: &Value) -> i64 {
+        obj.pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_merge_patch_that_changes_nothing_keeps_the_version_and_sends_no_event() {
+        let (cluster, rt, created) = setup();
+        let mut feed = cluster.subscribe();
+        let same = merge(
+            &cluster,
+            &rt,
+            json!({"metadata": {"labels": {"app": "web"}}}),
+        )
+        .unwrap();
+        assert_eq!(same, created, "the stored object, unchanged");
+        assert_eq!(
+            cluster.resource_version(),
+            rv(&created).parse::<u64>().unwrap()
+        );
+        assert!(matches!(feed.try_recv(), Err(TryRecvError::Empty)));
+    }
+
+    #[test]
+    fn a_metadata_only_patch_keeps_the_generation_and_a_spec_patch_bumps_it() {
+        let (cluster, rt, created) = setup();
+        assert_eq!(generation(&created), 1);
+        let mut feed = cluster.subscribe();
+
+        let relabelled = merge(
+            &cluster,
+            &rt,
+            json!({"metadata": {"labels": {"bench": "patched"}}}),
+        )
+        .unwrap();
+        assert_eq!(generation(&relabelled), 1);
+        assert_eq!(relabelled["metadata"]["labels"]["bench"], "patched");
+        assert_eq!(
+            (
+                relabelled["apiVersion"].as_str(),
+                relabelled["kind"].as_str()
+            ),
+            (Some("apps/v1"), Some("ReplicaSet"))
+        );
+        assert!(rv(&relabelled).parse::<u64>().unwrap() > rv(&created).parse::<u64>().unwrap());
+        let change = feed.try_recv().unwrap();
+        assert_eq!(change.event, crate::store::EventType::Modified);
+        assert_eq!(
+            *change.object, relabelled,
+            "the answer is the stored object"
+        );
+        assert_eq!(change.previous.as_deref(), Some(&created));
+
+        let rescaled = merge(&cluster, &rt, json!({"spec": {"replicas": 3}})).unwrap();
+        assert_eq!(generation(&rescaled), 2);
+        assert_eq!(cluster.get(&rt, "default", "web").unwrap(), rescaled);
+    }
+
+    #[test]
+    fn a_write_with_a_stale_resource_version_conflicts_and_changes_nothing() {
+        let (cluster, rt, created) = setup();
+        let updated = merge(&cluster, &rt, json!({"spec": {"replicas": 2}})).unwrap();
+        let stale = json!({"metadata": {"resourceVersion": rv(&created)}, "spec": {"replicas": 5}});
+        assert_eq!(merge(&cluster, &rt, stale).unwrap_err().code, 409);
+
+        let mut body = created.clone();
+        body["spec"]["replicas"] = json!(7);
+        let err = cluster
+            .update(
+                &rt,
+                "default",
+                "web",
+                body,
+                Subresource::Main,
+                &WriteOptions::default(),
+            )
+            .unwrap_err();
+        assert_eq!(err.code, 409);
+        assert_eq!(cluster.get(&rt, "default", "web").unwrap(), updated);
+
+        // The current version is accepted, and an update that changes nothing keeps it.
+        let unchanged = cluster
+            .update(
+                &rt,
+                "default",
+                "web",
+                updated.clone(),
+                Subresource::Main,
+                &WriteOptions::default(),
+            )
+            .unwrap();
+        assert_eq!(unchanged, updated);
+    }
+
+    /// The comparisons as they were made before, on copies with the ignored keys removed.
+    fn spec_copy(rt: &ResourceType, obj: &Value) -> Value {
+        let mut out = obj.clone();
+        if let Some(map) = out.as_object_mut() {
+            map.remove("metadata");
+            if rt.status_subresource {
+                map.remove("status");
+            }
+        }
+        out
+    }
+
+    fn without_resource_version(obj: &Value) -> Value {
+        let mut out = obj.clone();
+        if let Some(meta) = out.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("resourceVersion");
+        }
+        out
+    }
+
+    #[test]
+    fn in_place_comparisons_agree_with_comparing_copies() {
+        let objects = [
+            json!({"metadata": {"name": "a", "resourceVersion": "5"}, "spec": {"x": 1}, "status": {"y": 1}}),
+            json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"y": 1}}),
+            json!({"metadata": {"name": "a"}, "spec": {"x": 1}, "status": {"y": 2}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "5"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a"}, "spec": {"x": 2}}),
+            json!({"metadata": {"name": "b"}, "spec": {"x": 1}}),
+            json!({"metadata": {"name": "a", "resourceVersion": "6"}, "spec": {"x": 1}}),
+            json!({"metadata": "odd", "spec": {"x": 1}}),
+            json!({"spec": {"x": 1}}),
+            json!({"spec": {"x": 1}, "extra": null}),
+            json!({"metadata": {}}),
+            json!({}),
+            json!("not an object"),
+        ];
+        let registry = crate::registry::Registry::with_builtins();
+        let with_status = registry.get("apps", "v1", "replicasets").unwrap();
+        let without_status = registry.get("", "v1", "configmaps").unwrap();
+        assert!(with_status.status_subresource && !without_status.status_subresource);
+        for a in &objects {
+            for b in &objects {
+                for rt in [&with_status, &without_status] {
+                    assert_eq!(
+                        same_spec(rt, a, b),
+                        spec_copy(rt, a) == spec_copy(rt, b),
+                        "{a} {b}"
+                    );
+                }
+                assert_eq!(
+                    same_except_resource_version(a, b),
+                    without_resource_version(a) == *b,
+                    "{a} {b}"
+                );
+            }
         }
     }
-    out
 }
