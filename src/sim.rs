@@ -2,7 +2,7 @@
 //! pods that become available after a delay, Services and traffic weights follow the ops, AnalysisRuns
 //! finish with a chosen verdict. Used by the planner's tests and by offline simulation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 use jiff::{SignedDuration, Timestamp};
 
@@ -39,6 +39,11 @@ pub struct World {
     pub analysis_outcome: AnalysisPhase,
     /// See `analysis_outcome`.
     pub analysis_duration: SignedDuration,
+    /// Verdicts for the next runs created, in creation order; once it is empty, runs reach
+    /// `analysis_outcome`.
+    pub analysis_script: VecDeque<AnalysisPhase>,
+    /// The verdict each run took from `analysis_script` when it was created.
+    scripted_outcomes: BTreeMap<String, AnalysisPhase>,
     /// Every event the plans emitted, in order.
     pub events: Vec<Event>,
     pods: Vec<Pod>,
@@ -73,6 +78,8 @@ impl World {
             never_ready: Vec::new(),
             analysis_outcome: AnalysisPhase::Successful,
             analysis_duration: SignedDuration::from_secs(5),
+            analysis_script: VecDeque::new(),
+            scripted_outcomes: BTreeMap::new(),
             events: Vec::new(),
             pods: Vec::new(),
             pod_counter: 0,
@@ -220,6 +227,9 @@ impl World {
                 self.observed.traffic_weight = Some(*canary_weight);
             }
             Op::CreateAnalysisRun(new) => {
+                if let Some(outcome) = self.analysis_script.pop_front() {
+                    self.scripted_outcomes.insert(new.name.clone(), outcome);
+                }
                 self.observed.analysis_runs.push(AnalysisRunState {
                     name: new.name.clone(),
                     pod_template_hash: new.pod_template_hash.clone(),
@@ -347,8 +357,13 @@ impl World {
                 .saturating_add(self.analysis_duration)
                 .unwrap_or(Timestamp::MAX);
             if now >= done_at {
-                run.phase = Some(self.analysis_outcome);
-                run.message = match self.analysis_outcome {
+                let outcome = self
+                    .scripted_outcomes
+                    .get(&run.name)
+                    .copied()
+                    .unwrap_or(self.analysis_outcome);
+                run.phase = Some(outcome);
+                run.message = match outcome {
                     AnalysisPhase::Failed => {
                         "Metric \"success-rate\" assessed Failed due to failed (1) > failureLimit (0)".into()
                     }

@@ -126,7 +126,9 @@ enum Command {
         /// How long new pods take to become available, e.g. 5s.
         #[arg(long, default_value = "5s", env = "RAMP_SIMULATE_POD_READY_DELAY")]
         pod_ready_delay: String,
-        /// The verdict of every AnalysisRun: Successful, Failed, Error or Inconclusive.
+        /// The verdicts of the release's AnalysisRuns, in the order they are created: Successful,
+        /// Failed, Error or Inconclusive, comma-separated. The last one holds for every later run, so
+        /// `Failed` fails them all and `Successful,Failed` passes the first and fails the rest.
         #[arg(long, default_value = "Successful", env = "RAMP_SIMULATE_ANALYSIS")]
         analysis: String,
         /// How long a simulated person waits before promoting an indefinite pause, e.g. 1m.
@@ -373,7 +375,7 @@ fn offline(command: Command) -> anyhow::Result<()> {
                 templates(&text).context("the files hold an invalid AnalysisTemplate")?;
             let options = Options {
                 pod_ready_delay: duration("--pod-ready-delay", &pod_ready_delay)?,
-                analysis_outcome: phase(&analysis)?,
+                analysis_outcomes: verdicts(&analysis)?,
                 promote_after: duration("--promote-after", &promote_after)?,
                 ..Options::default()
             };
@@ -447,6 +449,13 @@ fn duration(flag: &str, text: &str) -> anyhow::Result<SignedDuration> {
         Some(nanos) if nanos >= 0 => Ok(SignedDuration::from_nanos(nanos as i64)),
         _ => bail!("{flag} {text:?} is not a duration: use a number with a unit, e.g. 5s or 1m"),
     }
+}
+
+/// `--analysis Successful,Failed`: one verdict per run, in creation order.
+fn verdicts(text: &str) -> anyhow::Result<Vec<AnalysisPhase>> {
+    text.split(',')
+        .map(|verdict| phase(verdict.trim()))
+        .collect()
 }
 
 fn phase(text: &str) -> anyhow::Result<AnalysisPhase> {

@@ -14,8 +14,9 @@ use crate::sim::World;
 pub struct Options {
     /// How long pods take to become available.
     pub pod_ready_delay: SignedDuration,
-    /// The verdict every AnalysisRun reaches.
-    pub analysis_outcome: AnalysisPhase,
+    /// The verdicts of the release's AnalysisRuns in the order they are created; the last one
+    /// also holds for every later run. Empty means every run is Successful.
+    pub analysis_outcomes: Vec<AnalysisPhase>,
     /// How long AnalysisRuns take.
     pub analysis_duration: SignedDuration,
     /// How long the simulated person waits before promoting an indefinite pause.
@@ -28,7 +29,7 @@ impl Default for Options {
     fn default() -> Self {
         Options {
             pod_ready_delay: SignedDuration::from_secs(5),
-            analysis_outcome: AnalysisPhase::Successful,
+            analysis_outcomes: vec![AnalysisPhase::Successful],
             analysis_duration: SignedDuration::from_secs(30),
             promote_after: SignedDuration::from_secs(60),
             max_duration: SignedDuration::from_hours(6),
@@ -59,6 +60,8 @@ pub struct Moment {
     pub weight: i32,
     /// Service name -> the ReplicaSet (`canary` or `stable`) it selects.
     pub services: std::collections::BTreeMap<String, String>,
+    /// The new version's AnalysisRuns that gate the release, oldest first.
+    pub analysis: Vec<AnalysisGate>,
     /// `status.phase`.
     pub phase: String,
     /// `status.message`.
@@ -68,6 +71,30 @@ pub struct Moment {
     /// The pod-template hash the status describes.
     #[serde(skip)]
     pub revision_hash: String,
+}
+
+/// An AnalysisRun of the new version, as the timeline shows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AnalysisGate {
+    /// The run's name.
+    pub name: String,
+    /// Its `rollout-type` label: `Step`, `Background`, `PrePromotion` or `PostPromotion`.
+    pub kind: String,
+    /// The step that started it, for a step analysis.
+    pub step_index: Option<i32>,
+    /// Its phase (`Pending` until it is first measured).
+    pub phase: String,
+}
+
+impl AnalysisGate {
+    /// `Step 2: Running`, `Background: Successful`.
+    fn summary(&self) -> String {
+        match self.step_index {
+            Some(step) if self.kind == "Step" => format!("Step {step}: {}", self.phase),
+            _ => format!("{}: {}", self.kind, self.phase),
+        }
+    }
 }
 
 /// The whole simulated release.
@@ -100,7 +127,6 @@ pub fn simulate(rollout: Rollout, templates: &Templates, options: &Options) -> T
     world.observed.analysis_templates = templates.namespaced.clone();
     world.observed.cluster_analysis_templates = templates.cluster.clone();
     world.pod_ready_delay = SignedDuration::ZERO;
-    world.analysis_outcome = options.analysis_outcome;
     world.analysis_duration = options.analysis_duration;
     run_until_idle(&mut world, options, None);
     let deployed = world.rollout.status.clone().unwrap_or_default();
@@ -123,6 +149,10 @@ pub fn simulate(rollout: Rollout, templates: &Templates, options: &Options) -> T
             .insert("ramp.simulate/revision".into(), "2".into());
     });
     world.pod_ready_delay = options.pod_ready_delay;
+    if let Some((last, first)) = options.analysis_outcomes.split_last() {
+        world.analysis_script = first.iter().copied().collect();
+        world.analysis_outcome = *last;
+    }
     let released_at = world.now;
     let previous_hash = world
         .rollout
@@ -252,14 +282,29 @@ fn moment(world: &World, released_at: Timestamp, action: Option<String>) -> Mome
                 .unwrap_or_default();
             let role = if hash.is_empty() {
                 "-".to_string()
+            } else if hash == status.stable_rs {
+                // Checked first: once the release is done, the new ReplicaSet is the stable one.
+                "stable".to_string()
             } else if hash == status.current_pod_hash {
                 "canary".to_string()
-            } else if hash == status.stable_rs {
-                "stable".to_string()
             } else {
                 hash
             };
             (name.clone(), role)
+        })
+        .collect();
+    let analysis = world
+        .observed
+        .analysis_runs
+        .iter()
+        .filter(|run| run.pod_template_hash == status.current_pod_hash)
+        .map(|run| AnalysisGate {
+            name: run.name.clone(),
+            kind: run.rollout_type.clone(),
+            step_index: run.step_index,
+            phase: run
+                .phase
+                .map_or_else(|| "Pending".to_string(), |p| p.as_str().to_string()),
         })
         .collect();
     Moment {
@@ -272,6 +317,7 @@ fn moment(world: &World, released_at: Timestamp, action: Option<String>) -> Mome
         stable_available: stable.map_or(0, |rs| rs.available_replicas),
         weight,
         services,
+        analysis,
         phase: status.phase,
         message: status.message,
         action,
@@ -279,11 +325,43 @@ fn moment(world: &World, released_at: Timestamp, action: Option<String>) -> Mome
     }
 }
 
-/// The timeline as an aligned table.
+/// The timeline as an aligned table. SERVICES shows which ReplicaSet each Service selects and
+/// ANALYSIS the phase of each of the new version's runs; both columns are as wide as their content.
 pub fn render_table(timeline: &Timeline) -> String {
+    let services = |m: &Moment| {
+        let pairs: Vec<String> = m
+            .services
+            .iter()
+            .map(|(name, role)| format!("{name}={role}"))
+            .collect();
+        if pairs.is_empty() {
+            "-".into()
+        } else {
+            pairs.join(",")
+        }
+    };
+    let analysis = |m: &Moment| {
+        let gates: Vec<String> = m.analysis.iter().map(AnalysisGate::summary).collect();
+        if gates.is_empty() {
+            "-".into()
+        } else {
+            gates.join(", ")
+        }
+    };
+    let width = |column: &dyn Fn(&Moment) -> String, header: &str| {
+        timeline
+            .moments
+            .iter()
+            .map(|m| column(m).chars().count())
+            .chain([header.len()])
+            .max()
+            .unwrap_or_default()
+    };
+    let services_width = width(&services, "SERVICES");
+    let analysis_width = width(&analysis, "ANALYSIS");
     let mut out = format!(
-        "{:>6}  {:<6} {:<28} {:>7} {:>7} {:>6}  {:<12} MESSAGE\n",
-        "TIME", "STEP", "ACTION", "CANARY", "STABLE", "WEIGHT", "PHASE"
+        "{:>6}  {:<6} {:<28} {:>7} {:>7} {:>6}  {:<services_width$}  {:<analysis_width$}  {:<12} MESSAGE\n",
+        "TIME", "STEP", "ACTION", "CANARY", "STABLE", "WEIGHT", "SERVICES", "ANALYSIS", "PHASE"
     );
     for m in &timeline.moments {
         let step = match m.step_index {
@@ -295,8 +373,8 @@ pub fn render_table(timeline: &Timeline) -> String {
             .clone()
             .or_else(|| m.step.clone())
             .unwrap_or_else(|| "-".into());
-        out.push_str(&format!(
-            "{:>5}s  {:<6} {:<28} {:>3}/{:<3} {:>3}/{:<3} {:>6}  {:<12} {}\n",
+        let line = format!(
+            "{:>5}s  {:<6} {:<28} {:>3}/{:<3} {:>3}/{:<3} {:>6}  {:<services_width$}  {:<analysis_width$}  {:<12} {}",
             m.at_seconds,
             step,
             truncate(&what, 28),
@@ -305,9 +383,13 @@ pub fn render_table(timeline: &Timeline) -> String {
             m.stable_available,
             m.stable_replicas,
             m.weight,
+            services(m),
+            analysis(m),
             m.phase,
             m.message
-        ));
+        );
+        out.push_str(line.trim_end());
+        out.push('\n');
     }
     out.push_str(&format!("outcome: {}\n", timeline.outcome));
     out
@@ -407,7 +489,7 @@ mod tests {
     #[test]
     fn failed_analysis_aborts_the_simulated_release() {
         let options = Options {
-            analysis_outcome: AnalysisPhase::Failed,
+            analysis_outcomes: vec![AnalysisPhase::Failed],
             ..Options::default()
         };
         let timeline = simulate(
@@ -444,6 +526,130 @@ mod tests {
         ] {
             assert!(first.get(field).is_some(), "missing {field} in {first}");
         }
+    }
+}
+
+#[cfg(test)]
+mod gate_tests {
+    use super::*;
+
+    /// A canary with two analysis steps on one template.
+    fn two_analysis_steps() -> (Rollout, Templates) {
+        let rollout: Rollout = serde_json::from_value(serde_json::json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "gated", "namespace": "default", "generation": 1},
+            "spec": {
+                "replicas": 4,
+                "selector": {"matchLabels": {"app": "gated"}},
+                "template": {"metadata": {"labels": {"app": "gated"}},
+                             "spec": {"containers": [{"name": "app", "image": "gated:1"}]}},
+                "strategy": {"canary": {"steps": [
+                    {"setWeight": 25},
+                    {"analysis": {"templates": [{"templateName": "check"}]}},
+                    {"setWeight": 50},
+                    {"analysis": {"templates": [{"templateName": "check"}]}},
+                    {"setWeight": 75}
+                ]}}
+            }
+        }))
+        .expect("parses");
+        let template = serde_json::from_value(serde_json::json!({
+            "metrics": [{"name": "ok", "provider": {"web": {"url": "http://example/ok"}}}]
+        }))
+        .expect("template parses");
+        let mut templates = Templates::default();
+        templates.namespaced.insert("check".into(), template);
+        (rollout, templates)
+    }
+
+    #[test]
+    fn each_run_reaches_the_verdict_given_for_it_in_creation_order() {
+        let (rollout, templates) = two_analysis_steps();
+        let options = Options {
+            analysis_outcomes: vec![AnalysisPhase::Successful, AnalysisPhase::Failed],
+            ..Options::default()
+        };
+        let timeline = simulate(rollout, &templates, &options);
+        assert_eq!(timeline.outcome, "Degraded");
+        let last = timeline.moments.last().expect("moments");
+        let verdicts: Vec<(Option<i32>, &str)> = last
+            .analysis
+            .iter()
+            .map(|gate| (gate.step_index, gate.phase.as_str()))
+            .collect();
+        assert_eq!(verdicts, vec![(Some(1), "Successful"), (Some(3), "Failed")]);
+        // The first gate held the canary at 25% until it passed; the second sent traffic back.
+        assert!(timeline.moments.iter().any(|m| m.weight == 25
+            && m.analysis.first().is_some_and(|g| g.phase == "Running")));
+        assert!(timeline.moments.iter().any(|m| m.weight == 50));
+        assert_eq!((last.weight, last.canary_replicas), (0, 0));
+    }
+
+    #[test]
+    fn table_shows_the_analysis_gates() {
+        let (rollout, templates) = two_analysis_steps();
+        let table = render_table(&simulate(rollout, &templates, &Options::default()));
+        assert!(
+            table.lines().next().is_some_and(|h| h.contains("ANALYSIS")),
+            "{table}"
+        );
+        assert!(table.contains("Step 1: Running"), "{table}");
+        assert!(
+            table.contains("Step 1: Successful, Step 3: Successful"),
+            "{table}"
+        );
+        assert!(table.ends_with("outcome: Healthy\n"), "{table}");
+    }
+
+    #[test]
+    fn blue_green_timeline_shows_which_version_each_service_selects() {
+        let text = std::fs::read_to_string(format!(
+            "{}/examples/rollout-bluegreen.yaml",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .expect("example exists");
+        let value = serde_norway::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).expect("YAML parses"))
+            .find(|v: &serde_json::Value| v["kind"] == "Rollout")
+            .expect("a Rollout");
+        let mut rollout: Rollout = serde_json::from_value(value).expect("Rollout parses");
+        rollout.metadata.namespace = Some("default".into());
+        rollout.metadata.generation = Some(1);
+        let active = rollout
+            .spec
+            .strategy
+            .blue_green
+            .as_ref()
+            .expect("blue-green")
+            .active_service
+            .clone();
+        let preview = rollout
+            .spec
+            .strategy
+            .blue_green
+            .as_ref()
+            .expect("blue-green")
+            .preview_service
+            .clone();
+        let timeline = simulate(rollout, &Templates::default(), &Options::default());
+        assert_eq!(timeline.outcome, "Healthy");
+        let role = |m: &Moment, service: &str| m.services.get(service).cloned().unwrap_or_default();
+        // Before the promotion: active on the old version, preview on the new one.
+        let paused = timeline
+            .moments
+            .iter()
+            .find(|m| m.phase == "Paused")
+            .expect("a manual-promotion pause");
+        assert_eq!(
+            (role(paused, &active), role(paused, &preview)),
+            ("stable".into(), "canary".into())
+        );
+        // After it: both on the new version, which is now the stable one.
+        let last = timeline.moments.last().expect("moments");
+        assert_eq!(
+            (role(last, &active), role(last, &preview)),
+            ("stable".into(), "stable".into())
+        );
     }
 }
 
