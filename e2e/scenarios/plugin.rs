@@ -32,6 +32,12 @@ fn plugin_sets_an_image_aborts_retries_and_promotes_a_canary() {
         "Healthy\n"
     );
 
+    // `list rollouts --watch` follows the whole release, printing a row each time it changes.
+    let list_watch = Follow::start(ramp_command(
+        &env,
+        &["list", "rollouts", "--watch", "--name", ROLLOUT],
+    ));
+
     assert_eq!(
         ramp_ok(
             &env,
@@ -139,6 +145,42 @@ fn plugin_sets_an_image_aborts_retries_and_promotes_a_canary() {
     assert_eq!(watched.lines().last(), Some("Healthy"), "{watched}");
     let done = env.rollout(ROLLOUT);
     assert_eq!(done["status"]["stableRS"], done["status"]["currentPodHash"]);
+    wait_for("list --watch to print the Healthy row", SETTLE, || {
+        let text = list_watch.text();
+        let healthy = text.lines().any(|line| {
+            let cells: Vec<&str> = line.split_whitespace().collect();
+            cells.get(2..4) == Some(&["Healthy", "8/8"][..])
+        });
+        if healthy { Ok(()) } else { Err(text) }
+    });
+    let watched = list_watch.stop();
+    let rows: Vec<Vec<&str>> = watched
+        .lines()
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows.first().map(|r| r[0]), Some("NAME"), "{watched}");
+    assert_eq!(
+        rows.iter().filter(|r| r[0] == "NAME").count(),
+        1,
+        "{watched}"
+    );
+    assert!(
+        rows.iter().any(|r| r[2] == "Paused" && r[3] == "1/8"),
+        "the first pause is shown:\n{watched}"
+    );
+    assert!(
+        rows.iter().any(|r| r[2] == "Degraded"),
+        "the abort is shown:\n{watched}"
+    );
+    assert_eq!(
+        rows.last().map(|r| (r[2], r[3])),
+        Some(("Healthy", "8/8")),
+        "{watched}"
+    );
+    assert!(
+        rows.windows(2).all(|pair| pair[0] != pair[1]),
+        "a row is printed only when it changed:\n{watched}"
+    );
 }
 
 #[test]

@@ -334,6 +334,11 @@ pub fn set_abort(env: &Env, rollout: &str, abort: bool) {
 
 /// `kubectl ramp ARGS --kubeconfig K`: kubectl finds `kubectl-ramp` on PATH and passes the arguments on.
 pub fn ramp(env: &Env, args: &[&str]) -> Output {
+    ramp_command(env, args).output().expect("kubectl runs")
+}
+
+/// The command `ramp` runs, for plugin invocations that keep running (`--watch`).
+pub fn ramp_command(env: &Env, args: &[&str]) -> Command {
     let bin_dir = Path::new(PLUGIN)
         .parent()
         .expect("the plugin has a directory");
@@ -342,14 +347,14 @@ pub fn ramp(env: &Env, args: &[&str]) -> Output {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    Command::new("kubectl")
+    let mut command = Command::new("kubectl");
+    command
         .arg("ramp")
         .args(args)
         .arg("--kubeconfig")
         .arg(&env.kubeconfig)
-        .env("PATH", path)
-        .output()
-        .expect("kubectl runs")
+        .env("PATH", path);
+    command
 }
 
 pub fn ramp_ok(env: &Env, args: &[&str]) -> String {
@@ -362,4 +367,65 @@ pub fn ramp_ok(env: &Env, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A command that keeps printing (`--watch`), its standard output collected as it comes.
+pub struct Follow {
+    child: std::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Follow {
+    pub fn start(mut command: Command) -> Follow {
+        let mut child = command
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the command starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = output.clone();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead as _;
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut text = sink.lock().unwrap_or_else(|p| p.into_inner());
+                text.push_str(&line);
+                text.push('\n');
+            }
+        });
+        Follow {
+            child,
+            output,
+            reader: Some(reader),
+        }
+    }
+
+    /// What it printed so far.
+    pub fn text(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stops it and returns everything it printed.
+    pub fn stop(mut self) -> String {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        self.text()
+    }
+}
+
+impl Drop for Follow {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

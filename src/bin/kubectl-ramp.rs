@@ -12,7 +12,7 @@ use ramp::api::{AnalysisPhase, Rollout};
 use ramp::cli::cluster::{CliError, Cluster, ConnectArgs};
 use ramp::cli::demo::{DemoOptions, demo};
 use ramp::cli::simulate::{Options, Templates, render_table, simulate};
-use ramp::cli::{control, get, lint, set_image, status, undo};
+use ramp::cli::{control, get, lint, list, set_image, status, undo};
 
 #[derive(Parser)]
 #[command(name = "kubectl-ramp", version, about = "Steer Ramp rollouts")]
@@ -203,9 +203,15 @@ enum ListWhat {
         /// Every namespace.
         #[arg(short = 'A', long, env = "RAMP_ALL_NAMESPACES")]
         all_namespaces: bool,
-        /// Print changed rows as they change.
+        /// Only the rollout of this name.
+        #[arg(long, env = "RAMP_LIST_NAME")]
+        name: Option<String>,
+        /// After the table, print a rollout's row again each time it changes.
         #[arg(short = 'w', long, env = "RAMP_LIST_WATCH")]
         watch: bool,
+        /// A TIMESTAMP column first: when each row was printed.
+        #[arg(long, env = "RAMP_LIST_TIMESTAMPS")]
+        timestamps: bool,
     },
 }
 
@@ -331,9 +337,19 @@ async fn run_online(cluster: &Cluster, command: Command) -> Result<(), CliError>
             what:
                 ListWhat::Rollouts {
                     all_namespaces,
+                    name,
                     watch,
+                    timestamps,
                 },
-        } => get::list_rollouts(cluster, all_namespaces, watch).await?,
+        } => {
+            let options = list::Options {
+                all_namespaces,
+                name,
+                watch,
+                timestamps,
+            };
+            list::list_rollouts(cluster, &options).await?
+        }
         Command::Status {
             name,
             watch,

@@ -572,31 +572,47 @@ pub fn render_list(rollouts: &[Rollout], all_namespaces: bool) -> Option<String>
     if rollouts.is_empty() {
         return None;
     }
-    let mut header = vec![
-        "NAME",
-        "STRATEGY",
-        "STATUS",
-        "STEP",
-        "SET-WEIGHT",
-        "READY",
-        "DESIRED",
-        "UP-TO-DATE",
-        "AVAILABLE",
-    ];
-    if all_namespaces {
-        header.insert(0, "NAMESPACE");
-    }
-    let mut rows = vec![header.into_iter().map(Cell::plain).collect::<Vec<_>>()];
-    for ro in rollouts {
-        let status = ro.status.clone().unwrap_or_default();
-        let mut row = vec![
+    let rows: Vec<Vec<Cell>> = std::iter::once(list_header(all_namespaces))
+        .chain(rollouts.iter().map(|ro| list_row(ro, all_namespaces)))
+        .map(|row| row.into_iter().map(Cell::plain).collect())
+        .collect();
+    Some(table(&rows, false))
+}
+
+/// The header of `list rollouts`.
+pub fn list_header(all_namespaces: bool) -> Vec<String> {
+    let namespace = all_namespaces.then_some("NAMESPACE");
+    namespace
+        .into_iter()
+        .chain([
+            "NAME",
+            "STRATEGY",
+            "STATUS",
+            "STEP",
+            "SET-WEIGHT",
+            "READY",
+            "DESIRED",
+            "UP-TO-DATE",
+            "AVAILABLE",
+        ])
+        .map(str::to_string)
+        .collect()
+}
+
+/// One rollout's row of `list rollouts`, in the columns of [`list_header`].
+pub fn list_row(ro: &Rollout, all_namespaces: bool) -> Vec<String> {
+    let status = ro.status.clone().unwrap_or_default();
+    let namespace = all_namespaces.then(|| ro.metadata.namespace.clone().unwrap_or_default());
+    let strategy = if ro.spec.strategy.blue_green.is_some() {
+        "BlueGreen"
+    } else {
+        "Canary"
+    };
+    namespace
+        .into_iter()
+        .chain([
             ro.metadata.name.clone().unwrap_or_default(),
-            if ro.spec.strategy.blue_green.is_some() {
-                "BlueGreen"
-            } else {
-                "Canary"
-            }
-            .to_string(),
+            strategy.to_string(),
             client_phase(ro).0,
             step(ro).unwrap_or_else(|| "-".into()),
             set_weight(ro).map_or_else(|| "-".into(), |w| w.to_string()),
@@ -604,13 +620,8 @@ pub fn render_list(rollouts: &[Rollout], all_namespaces: bool) -> Option<String>
             ro.spec.replicas.unwrap_or(1).to_string(),
             status.updated_replicas.to_string(),
             status.available_replicas.to_string(),
-        ];
-        if all_namespaces {
-            row.insert(0, ro.metadata.namespace.clone().unwrap_or_default());
-        }
-        rows.push(row.into_iter().map(Cell::plain).collect());
-    }
-    Some(table(&rows, false))
+        ])
+        .collect()
 }
 
 /// Reads the rollout and everything its tree shows.
@@ -678,50 +689,6 @@ pub async fn get_rollout(
         }
         if timeout.is_some_and(|t| started.elapsed() >= t) {
             return Ok(());
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
-/// `list rollouts`: prints the table once, or with `watch` again whenever it changed.
-pub async fn list_rollouts(
-    cluster: &Cluster,
-    all_namespaces: bool,
-    watch: bool,
-) -> Result<(), CliError> {
-    let api: Api<Rollout> = if all_namespaces {
-        Api::all(cluster.client.clone())
-    } else {
-        cluster.rollouts()
-    };
-    let mut last = String::new();
-    loop {
-        let mut items = api
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| api_error("cannot list rollouts", e))?
-            .items;
-        items.sort_by(|a, b| {
-            (&a.metadata.namespace, &a.metadata.name)
-                .cmp(&(&b.metadata.namespace, &b.metadata.name))
-        });
-        let text = render_list(&items, all_namespaces).unwrap_or_default();
-        if !watch {
-            if text.is_empty() {
-                eprintln!("No resources found.");
-            }
-            print!("{text}");
-            return Ok(());
-        }
-        if text != last {
-            // Only the rows that changed, after the first print.
-            let old: BTreeSet<&str> = last.lines().collect();
-            for (i, row) in text.lines().enumerate() {
-                if last.is_empty() || (i > 0 && !old.contains(row)) {
-                    println!("{row}");
-                }
-            }
-            last = text;
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
