@@ -125,11 +125,15 @@ fn path_keys(path: &str) -> Option<Vec<String>> {
     Some(keys)
 }
 
-/// Reads `metadata.name`, `spec.replicas` or `metadata.labels['app']` from an object.
+/// Reads `metadata.name`, `metadata.labels['app']` or `spec.template.spec.containers[0].image` from an
+/// object: a key that is a number indexes a list.
 fn field(object: &serde_json::Value, path: &str) -> Option<String> {
     let mut cursor = object;
     for key in path_keys(path)? {
-        cursor = cursor.get(&key)?;
+        cursor = match cursor {
+            serde_json::Value::Array(items) => items.get(key.parse::<usize>().ok()?)?,
+            _ => cursor.get(&key)?,
+        };
     }
     Some(match cursor {
         serde_json::Value::String(s) => s.clone(),
@@ -152,5 +156,24 @@ mod tests {
             Some("shop")
         );
         assert_eq!(field(&object, "metadata.missing"), None);
+    }
+
+    #[test]
+    fn fields_inside_lists_by_index() {
+        let object = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "app", "image": "shop:v1"},
+            {"name": "proxy", "image": "envoy:1.30"}
+        ]}}}});
+        let image = |path| field(&object, path);
+        assert_eq!(
+            image("spec.template.spec.containers[0].image").as_deref(),
+            Some("shop:v1")
+        );
+        assert_eq!(
+            image("spec.template.spec.containers[1].image").as_deref(),
+            Some("envoy:1.30")
+        );
+        assert_eq!(image("spec.template.spec.containers[2].image"), None);
+        assert_eq!(image("spec.template.spec.containers[first].image"), None);
     }
 }
