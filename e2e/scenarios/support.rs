@@ -339,6 +339,13 @@ pub fn ramp(env: &Env, args: &[&str]) -> Output {
 
 /// The command `ramp` runs, for plugin invocations that keep running (`--watch`).
 pub fn ramp_command(env: &Env, args: &[&str]) -> Command {
+    let mut command = plugin_command(args);
+    command.arg("--kubeconfig").arg(&env.kubeconfig);
+    command
+}
+
+/// `kubectl ramp ARGS` with the plugin's directory first on PATH, so kubectl's plugin discovery finds it.
+pub fn plugin_command(args: &[&str]) -> Command {
     let bin_dir = Path::new(PLUGIN)
         .parent()
         .expect("the plugin has a directory");
@@ -348,12 +355,7 @@ pub fn ramp_command(env: &Env, args: &[&str]) -> Command {
         std::env::var("PATH").unwrap_or_default()
     );
     let mut command = Command::new("kubectl");
-    command
-        .arg("ramp")
-        .args(args)
-        .arg("--kubeconfig")
-        .arg(&env.kubeconfig)
-        .env("PATH", path);
+    command.arg("ramp").args(args).env("PATH", path);
     command
 }
 
@@ -369,7 +371,8 @@ pub fn ramp_ok(env: &Env, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// A command that keeps printing (`--watch`), its standard output collected as it comes.
+/// A command that keeps printing (`--watch`, `demo`), its standard output collected as it comes; its
+/// standard error goes to the test's.
 pub struct Follow {
     child: std::process::Child,
     output: std::sync::Arc<std::sync::Mutex<String>>,
@@ -380,7 +383,7 @@ impl Follow {
     pub fn start(mut command: Command) -> Follow {
         let mut child = command
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::inherit())
             .spawn()
             .expect("the command starts");
         let stdout = child.stdout.take().expect("stdout is piped");
@@ -410,6 +413,39 @@ impl Follow {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Sends SIGINT, as Ctrl-C in a terminal does.
+    pub fn interrupt(&self) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -INT {pid} failed");
+    }
+
+    /// Waits up to `timeout` for it to exit by itself, killing it after that: its exit status (`None`
+    /// when it had to be killed) and everything it printed.
+    pub fn finish(mut self, timeout: Duration) -> (Option<std::process::ExitStatus>, String) {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait() {
+                Ok(Some(status)) => break Some(status),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                _ => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break None;
+                }
+            }
+        };
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        (status, self.text())
     }
 
     /// Stops it and returns everything it printed.

@@ -135,8 +135,8 @@ enum Command {
         #[arg(long, default_value = "1m", env = "RAMP_SIMULATE_PROMOTE_AFTER")]
         promote_after: String,
     },
-    /// Run Ramp with no cluster: kubesim, the CRDs and the controller in this process, and a canary release
-    /// narrated from deploy to promote to Healthy.
+    /// Run Ramp with no cluster: kubesim, the CRDs and the controller in this process, and two narrated
+    /// canary releases: a good version promoted step by step, then a bad one aborted by its analysis.
     Demo {
         /// Where to write the kubeconfig of the demo's kubesim, for kubectl to watch along.
         #[arg(
@@ -148,9 +148,9 @@ enum Command {
         /// How long to wait at the indefinite pause before promoting, e.g. 5s.
         #[arg(long, default_value = "3s", env = "RAMP_DEMO_PROMOTE_AFTER")]
         promote_after: String,
-        /// Keep kubesim and the controller running after the release, until Ctrl-C.
-        #[arg(long, env = "RAMP_DEMO_KEEP_RUNNING")]
-        keep_running: bool,
+        /// Exit when both releases are done, instead of keeping kubesim and the controller up until Ctrl-C.
+        #[arg(long, env = "RAMP_DEMO_EXIT_WHEN_DONE")]
+        exit_when_done: bool,
     },
 }
 
@@ -404,13 +404,14 @@ fn offline(command: Command) -> anyhow::Result<()> {
         Command::Demo {
             kubeconfig_out,
             promote_after,
-            keep_running,
+            exit_when_done,
         } => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let options = DemoOptions {
                 kubeconfig_out,
                 promote_after: duration("--promote-after", &promote_after)?.unsigned_abs(),
-                keep_running,
+                exit_when_done,
+                colour: std::io::IsTerminal::is_terminal(&std::io::stdout()),
             };
             let runtime =
                 tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
