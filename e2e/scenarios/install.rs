@@ -476,4 +476,36 @@ fn the_cluster_role_grants_exactly_what_the_controller_uses() {
             }
         },
     );
+
+    // A deleted Rollout's own series leave /metrics (its request counts stay, to keep matching the
+    // API server's), so the controller's memory does not grow with Rollouts created and deleted.
+    let rollout_series = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| {
+                l.contains(&format!("name=\"{STEP}\""))
+                    && !l.starts_with("controller_clientset_k8s_request_total")
+            })
+            .map(str::to_string)
+            .collect()
+    };
+    let before = rollout_series(&scrape(metrics_port).unwrap_or_default());
+    for family in [
+        "rollout_info{",
+        "rollout_events_total{",
+        "rollout_reconcile_bucket{",
+    ] {
+        assert!(
+            before.iter().any(|l| l.starts_with(family)),
+            "{family} for {STEP} before its deletion: {before:?}"
+        );
+    }
+    env.kubectl_ok(&["delete", "rollout", STEP]);
+    wait_for("the deleted rollout's series gone", SETTLE, || {
+        let left = rollout_series(&scrape(metrics_port)?);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left.join("\n"))
+        }
+    });
 }

@@ -1,7 +1,7 @@
 //! The controller's Prometheus metrics, under Argo Rollouts' names so existing dashboards keep working,
 //! plus Ramp's own (`ramp_*`).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -84,6 +84,20 @@ struct RunSeries {
 }
 
 /// One metric of an AnalysisRun, as `analysis_run_metric_phase` reports it.
+/// The few values some labels take (event reasons, error kinds), remembered so every series of a deleted
+/// Rollout can be found again without keeping each series' labels per Rollout.
+#[derive(Debug, Default)]
+struct Vocabulary {
+    reasons: BTreeSet<String>,
+    errors: BTreeSet<String>,
+}
+
+fn remember(words: &mut BTreeSet<String>, word: &str) {
+    if !words.contains(word) {
+        words.insert(word.to_string());
+    }
+}
+
 pub struct MetricPhase<'a> {
     pub metric: &'a str,
     /// `Prometheus`, `Web` or `Job`.
@@ -114,6 +128,7 @@ pub struct Metrics {
     run_reconcile: Family<RolloutLabels, Histogram, fn() -> Histogram>,
     run_reconcile_errors: Family<ErrorLabels, Counter>,
     series_by_run: Mutex<HashMap<RolloutLabels, RunSeries>>,
+    vocabulary: Mutex<Vocabulary>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -147,6 +162,7 @@ impl Metrics {
             run_reconcile: Family::new_with_constructor(reconcile_histogram),
             run_reconcile_errors: Family::default(),
             series_by_run: Mutex::default(),
+            vocabulary: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -289,6 +305,30 @@ impl Metrics {
             family.remove(&key);
         }
         self.reconcile.remove(&key);
+        let vocabulary = self.vocabulary();
+        for reason in &vocabulary.reasons {
+            for r#type in ["Normal", "Warning"] {
+                self.events.remove(&EventLabels {
+                    namespace: namespace.into(),
+                    name: name.into(),
+                    reason: reason.clone(),
+                    kind: EventType {
+                        r#type: r#type.into(),
+                    },
+                });
+            }
+        }
+        for error in &vocabulary.errors {
+            self.reconcile_errors.remove(&ErrorLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                error: error.clone(),
+            });
+        }
+    }
+
+    fn vocabulary(&self) -> std::sync::MutexGuard<'_, Vocabulary> {
+        self.vocabulary.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn reconciled(&self, rollout: &Rollout, took: Duration) {
@@ -298,6 +338,7 @@ impl Metrics {
     }
 
     pub fn reconcile_failed(&self, namespace: &str, name: &str, error: &str) {
+        remember(&mut self.vocabulary().errors, error);
         self.reconcile_errors
             .get_or_create(&ErrorLabels {
                 namespace: namespace.into(),
@@ -308,6 +349,7 @@ impl Metrics {
     }
 
     pub fn event(&self, namespace: &str, name: &str, event: &Event) {
+        remember(&mut self.vocabulary().reasons, &event.reason);
         let kind = EventType {
             r#type: if event.warning { "Warning" } else { "Normal" }.into(),
         };
@@ -410,6 +452,13 @@ impl Metrics {
             }
         }
         self.run_reconcile.remove(&key);
+        for error in &self.vocabulary().errors {
+            self.run_reconcile_errors.remove(&ErrorLabels {
+                namespace: namespace.into(),
+                name: name.into(),
+                error: error.clone(),
+            });
+        }
     }
 
     pub fn analysis_run_reconciled(&self, namespace: &str, name: &str, took: Duration) {
@@ -422,6 +471,7 @@ impl Metrics {
     }
 
     pub fn analysis_run_failed(&self, namespace: &str, name: &str, error: &str) {
+        remember(&mut self.vocabulary().errors, error);
         self.run_reconcile_errors
             .get_or_create(&ErrorLabels {
                 namespace: namespace.into(),
@@ -436,5 +486,66 @@ fn labels(rollout: &Rollout) -> RolloutLabels {
     RolloutLabels {
         namespace: rollout.metadata.namespace.clone().unwrap_or_default(),
         name: rollout.metadata.name.clone().unwrap_or_default(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::controller::requests::RequestInfo;
+
+    fn request(kind: &str, name: &str, verb: &str) -> RequestInfo {
+        RequestInfo {
+            kind: kind.into(),
+            namespace: "shop".into(),
+            name: name.into(),
+            verb: verb.into(),
+        }
+    }
+
+    fn series_naming(metrics: &Metrics, name: &str) -> Vec<String> {
+        let quoted = format!("name=\"{name}\"");
+        metrics
+            .encode()
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains(&quoted))
+            .map(str::to_string)
+            .collect()
+    }
+
+    #[test]
+    fn a_deleted_rollout_takes_its_event_and_error_series_with_it() {
+        let metrics = Metrics::new();
+        let event = Event {
+            reason: "RolloutCompleted".into(),
+            message: "done".into(),
+            warning: false,
+            status_change: true,
+        };
+        let warning = Event {
+            reason: "RolloutAborted".into(),
+            message: "aborted".into(),
+            warning: true,
+            status_change: true,
+        };
+        for name in ["web", "api"] {
+            metrics.event("shop", name, &event);
+            metrics.event("shop", name, &warning);
+            metrics.reconcile_failed("shop", name, "conflict");
+            metrics.request(&request("rollouts/status", name, "patch"), "200");
+        }
+        assert_eq!(series_naming(&metrics, "web").len(), 4);
+
+        metrics.forget_rollout("shop", "web");
+
+        // Request counts stay: summed by verb and resource they must keep matching the API server's.
+        assert_eq!(
+            series_naming(&metrics, "web"),
+            vec![
+                "controller_clientset_k8s_request_total{kind=\"rollouts/status\",namespace=\"shop\",name=\"web\",verb=\"patch\",status_code=\"200\"} 1"
+                    .to_string()
+            ]
+        );
+        assert_eq!(series_naming(&metrics, "api").len(), 4, "others stay");
     }
 }

@@ -85,6 +85,22 @@ impl Context {
     pub fn ready(&self) -> bool {
         self.rollouts_synced.load(Ordering::Acquire) && self.caches.synced()
     }
+
+    /// Drops what this process keeps about a Rollout that is being deleted or is gone: its metric series
+    /// and the bookkeeping of its writes, so memory does not grow with Rollouts created and deleted.
+    fn forget_rollout(&self, rollout: &Rollout) {
+        self.metrics.forget_rollout(
+            &rollout.namespace().unwrap_or_default(),
+            &rollout.name_any(),
+        );
+        if let Some(uid) = rollout.uid() {
+            self.seen
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&uid);
+            self.own_writes.forget(&uid);
+        }
+    }
 }
 
 /// Strips what Ramp never reads from cached objects: managed fields and the last-applied annotation.
@@ -194,8 +210,13 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         .default_backoff()
         .modify(strip)
         .map_ok(move |event| {
-            if matches!(event, watcher::Event::InitDone) {
-                synced_ctx.rollouts_synced.store(true, Ordering::Release);
+            match &event {
+                watcher::Event::InitDone => {
+                    synced_ctx.rollouts_synced.store(true, Ordering::Release);
+                }
+                // Deleted without a finalizer, a Rollout is never reconciled again: forget it here.
+                watcher::Event::Delete(rollout) => synced_ctx.forget_rollout(rollout),
+                _ => {}
             }
             event
         })
@@ -353,17 +374,7 @@ async fn pods_for_restart(ctx: &Context, rollout: &Rollout) -> Result<Vec<PodSta
 
 async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, Error> {
     if rollout.metadata.deletion_timestamp.is_some() {
-        ctx.metrics.forget_rollout(
-            &rollout.namespace().unwrap_or_default(),
-            &rollout.name_any(),
-        );
-        if let Some(uid) = rollout.uid() {
-            ctx.seen
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&uid);
-            ctx.own_writes.forget(&uid);
-        }
+        ctx.forget_rollout(&rollout);
         return Ok(Action::await_change());
     }
     if !ctx.leader.is_leader() {
