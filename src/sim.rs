@@ -9,6 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use crate::api::AnalysisPhase;
 use crate::api::Rollout;
 use crate::api::constants::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION};
+use crate::plan::hash::TemplateIdentity;
 use crate::plan::{
     AnalysisRunState, Event, Observed, Op, Plan, PodState, ReplicaSetState, ServiceState, plan,
 };
@@ -163,7 +164,7 @@ impl World {
                 self.observed.replica_sets.push(ReplicaSetState {
                     name: new.name.clone(),
                     pod_template_hash: new.pod_template_hash.clone(),
-                    template: new.template.clone(),
+                    template: TemplateIdentity::of(&new.template, &[], &[]),
                     replicas: new.replicas,
                     status_replicas: 0,
                     ready_replicas: 0,
@@ -173,8 +174,6 @@ impl World {
                     revision_history: None,
                     desired_replicas_annotation: Some(self.rollout.spec.replicas_or_default()),
                     scale_down_deadline: None,
-                    ephemeral_labels: Vec::new(),
-                    ephemeral_annotations: Vec::new(),
                     replica_failure: None,
                     created: self.now,
                     min_ready_seconds: new.min_ready_seconds,

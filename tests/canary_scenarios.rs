@@ -991,14 +991,8 @@ fn handed_over_from_argo(world: &World) -> (ramp::api::Rollout, ramp::plan::Obse
     let mut observed = world.observed.clone();
     let rs = &mut observed.replica_sets[0];
     rs.name = format!("demo-{ARGO_HASH}");
+    // Its template carries Argo's hash label, which the template's identity leaves out by definition.
     rs.pod_template_hash = ARGO_HASH.into();
-    let labels = rs
-        .template
-        .metadata
-        .get_or_insert_default()
-        .labels
-        .get_or_insert_default();
-    labels.insert("rollouts-pod-template-hash".into(), ARGO_HASH.into());
     let mut rollout = world.rollout.clone();
     let status = rollout.status.as_mut().expect("settled status");
     assert_ne!(status.stable_rs, ARGO_HASH, "{ramp_hash}");

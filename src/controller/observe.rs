@@ -13,6 +13,7 @@ use crate::api::constants::*;
 use crate::api::{
     AnalysisRun, AnalysisTemplate, AnalysisTemplateSpec, ClusterAnalysisTemplate, Rollout,
 };
+use crate::plan::hash::TemplateIdentity;
 use crate::plan::{AnalysisRunState, Observed, ReplicaSetState, ServiceState};
 
 /// A ReplicaSet as cached: the planner's view plus what writes need.
@@ -91,7 +92,14 @@ impl Reduce<ReplicaSet> for CachedReplicaSet {
         let state = ReplicaSetState {
             name: meta.name.clone()?,
             pod_template_hash: hash,
-            template: spec.template.clone().unwrap_or_default(),
+            template: TemplateIdentity::of(
+                spec.template.as_ref().unwrap_or(&Default::default()),
+                &ephemeral_keys(annotations.get(EPHEMERAL_METADATA_ANNOTATION), "labels"),
+                &ephemeral_keys(
+                    annotations.get(EPHEMERAL_METADATA_ANNOTATION),
+                    "annotations",
+                ),
+            ),
             replicas: spec.replicas.unwrap_or(1),
             status_replicas: status.replicas,
             ready_replicas: status.ready_replicas.unwrap_or(0),
@@ -103,14 +111,6 @@ impl Reduce<ReplicaSet> for CachedReplicaSet {
             scale_down_deadline: annotations
                 .get(SCALE_DOWN_DEADLINE_ANNOTATION)
                 .and_then(|d| d.parse().ok()),
-            ephemeral_labels: ephemeral_keys(
-                annotations.get(EPHEMERAL_METADATA_ANNOTATION),
-                "labels",
-            ),
-            ephemeral_annotations: ephemeral_keys(
-                annotations.get(EPHEMERAL_METADATA_ANNOTATION),
-                "annotations",
-            ),
             replica_failure,
             created: created(meta),
             min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),

@@ -4,7 +4,7 @@
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
-use super::hash::{pod_template_hash, step_hash, templates_match};
+use super::hash::{TemplateIdentity, pod_template_hash, step_hash};
 use super::observed::{Observed, ReplicaSetState};
 use crate::api::rollout::{Rollout, RolloutStatus};
 
@@ -43,21 +43,14 @@ impl<'a> Context<'a> {
             .replica_sets
             .iter()
             .find(|rs| rs.pod_template_hash == computed_hash);
-        let matches = |rs: &&ReplicaSetState| {
-            templates_match(
-                &template,
-                &rs.template,
-                &rs.ephemeral_labels,
-                &rs.ephemeral_annotations,
-            )
-        };
         // A ReplicaSet carrying the hash is ours even though its template differs from the rollout's
         // by injected metadata or anti-affinity, as in Argo's FindNewReplicaSet.
         let new_rs = by_hash.or_else(|| {
+            let identity = TemplateIdentity::of(&template, &[], &[]);
             observed
                 .replica_sets
                 .iter()
-                .filter(matches)
+                .filter(|rs| rs.template == identity)
                 .max_by_key(|rs| (rs.revision, rs.created))
         });
         let new_hash = new_rs

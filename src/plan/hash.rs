@@ -1,6 +1,8 @@
 //! Pod-template hash and step hash (reference 3.1, 3.2): FNV-1a 32-bit over JSON, written with
 //! Kubernetes' "safe" alphabet so the hash can be a label value and a name suffix.
 
+use std::sync::Arc;
+
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
 use crate::api::constants::POD_TEMPLATE_HASH_LABEL;
@@ -77,22 +79,32 @@ pub fn step_hash(steps: Option<&[CanaryStep]>) -> String {
 /// The pod-template hash of a template, with the rollout's collision count mixed in.
 ///
 /// Not byte-identical to Argo's (Go's JSON of a PodTemplateSpec differs in field order and zero values),
-/// which is why existing ReplicaSets are also found by template equality: see [`templates_match`].
+/// which is why existing ReplicaSets are also found by template equality: see [`TemplateIdentity`].
 pub fn pod_template_hash(template: &PodTemplateSpec, collision_count: Option<i32>) -> String {
     let json = serde_json::to_vec(template).unwrap_or_default();
     hash_bytes(&json, collision_count)
 }
 
-/// True when a ReplicaSet's template is the rollout's template, ignoring the pod-template-hash label the
-/// ReplicaSet adds and any ephemeral (canary/stable) metadata injected into it.
-pub fn templates_match(
-    rollout_template: &PodTemplateSpec,
-    rs_template: &PodTemplateSpec,
-    injected_labels: &[String],
-    injected_annotations: &[String],
-) -> bool {
-    normalise(rollout_template, &[], &[])
-        == normalise(rs_template, injected_labels, injected_annotations)
+/// A pod template as adoption compares it (reference 3.1): its JSON without the pod-template-hash label,
+/// without the ephemeral (canary/stable) metadata injected into it, and without empty values. Two
+/// templates are the same one exactly when their identities are equal.
+///
+/// The controller caches this instead of each ReplicaSet's whole template: a few hundred bytes of text
+/// rather than the several KiB a `PodTemplateSpec` takes in memory, for every ReplicaSet it manages.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TemplateIdentity(Arc<str>);
+
+impl TemplateIdentity {
+    /// The identity of a rollout's template, or of a ReplicaSet's with the keys of its injected labels
+    /// and annotations.
+    pub fn of(
+        template: &PodTemplateSpec,
+        injected_labels: &[String],
+        injected_annotations: &[String],
+    ) -> TemplateIdentity {
+        let value = normalise(template, injected_labels, injected_annotations);
+        TemplateIdentity(value.to_string().into())
+    }
 }
 
 fn normalise(
@@ -157,6 +169,42 @@ mod tests {
 
     fn steps(json: &str) -> Vec<CanaryStep> {
         serde_json::from_str(json).expect("steps parse")
+    }
+
+    fn template(json: serde_json::Value) -> PodTemplateSpec {
+        serde_json::from_value(json).expect("template parses")
+    }
+
+    #[test]
+    fn a_template_is_identified_without_its_hash_label_injected_metadata_and_empty_values() {
+        let rollout = template(serde_json::json!({
+            "metadata": {"labels": {"app": "shop"}},
+            "spec": {"containers": [{"name": "app", "image": "shop:v1"}]}
+        }));
+        let replica_set = template(serde_json::json!({
+            "metadata": {
+                "labels": {"app": "shop", "rollouts-pod-template-hash": "5d8f7b6c9", "role": "canary"},
+                "annotations": {"note": "injected"}
+            },
+            "spec": {"containers": [{"name": "app", "image": "shop:v1", "env": []}], "volumes": []}
+        }));
+        let injected = TemplateIdentity::of(&replica_set, &["role".into()], &["note".into()]);
+        assert_eq!(TemplateIdentity::of(&rollout, &[], &[]), injected);
+
+        // Metadata not injected by Ramp is part of the template.
+        assert_ne!(
+            TemplateIdentity::of(&rollout, &[], &[]),
+            TemplateIdentity::of(&replica_set, &["role".into()], &[])
+        );
+        // So is every field of the pod.
+        let mut other_image = rollout.clone();
+        if let Some(spec) = other_image.spec.as_mut() {
+            spec.containers[0].image = Some("shop:v2".into());
+        }
+        assert_ne!(
+            TemplateIdentity::of(&rollout, &[], &[]),
+            TemplateIdentity::of(&other_image, &[], &[])
+        );
     }
 
     #[test]

@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::PodTemplateSpec;
 
+use super::hash::TemplateIdentity;
 use crate::api::AnalysisPhase;
 use crate::api::AnalysisTemplateSpec;
 pub use crate::api::validation::ServiceState;
@@ -36,8 +36,8 @@ pub struct ReplicaSetState {
     pub name: String,
     /// Value of its `rollouts-pod-template-hash` label.
     pub pod_template_hash: String,
-    /// Its pod template (labels include the hash label).
-    pub template: PodTemplateSpec,
+    /// Its pod template as adoption compares it (without the hash label and injected metadata).
+    pub template: TemplateIdentity,
     /// `spec.replicas`.
     pub replicas: i32,
     /// `status.replicas`.
@@ -56,10 +56,6 @@ pub struct ReplicaSetState {
     pub desired_replicas_annotation: Option<i32>,
     /// Its `scale-down-deadline` annotation, when it parses.
     pub scale_down_deadline: Option<Timestamp>,
-    /// Keys of labels and annotations injected as ephemeral metadata (from its annotation).
-    pub ephemeral_labels: Vec<String>,
-    /// See `ephemeral_labels`.
-    pub ephemeral_annotations: Vec<String>,
     /// The message of its `ReplicaFailure` condition, when True.
     pub replica_failure: Option<String>,
     /// `metadata.creationTimestamp`.
