@@ -305,6 +305,40 @@ fn two_controllers_elect_one_writer_and_hand_over_when_it_dies() {
 }
 
 #[test]
+fn a_controller_started_while_the_api_server_fails_waits_for_it() {
+    let mut env = Env::start("startup-faults");
+    env.sim.set_faults(kubesim::Faults {
+        errors: vec![kubesim::ErrorRule {
+            verb: Some("list".into()),
+            resource: Some("rollouts".into()),
+            // kube's client retries a 503 or 429 itself; a 500 reaches Ramp's start-up check at once.
+            code: 500,
+            rate: 1.0,
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
+    let controller = env.start_controller(&["--leader-elect=false"]);
+    wait_for("the start-up check retried", SETTLE, || {
+        let log = env.controller_log(controller);
+        if log.matches("did not answer the start-up check").count() >= 2 {
+            Ok(())
+        } else {
+            Err(log)
+        }
+    });
+    assert!(
+        env.controller_running(controller),
+        "the controller exited on a 503:\n{}",
+        env.controller_log(controller)
+    );
+    env.sim.set_faults(kubesim::Faults::default());
+    let example = example_copy(&env, "rollout-canary.yaml", &[]);
+    env.kubectl_ok(&["apply", "-f", example.to_str().unwrap_or_default()]);
+    wait_for_phase(&env, ROLLOUT, "Healthy", None, SETTLE);
+}
+
+#[test]
 fn a_rollout_converges_through_api_errors_conflicts_and_dropped_watches() {
     let mut env = Env::start("faults");
     env.sim.set_faults(kubesim::Faults {

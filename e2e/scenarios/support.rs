@@ -85,6 +85,11 @@ impl Env {
         let _ = self.controllers[index].wait();
     }
 
+    /// True while the controller process has not exited.
+    pub fn controller_running(&mut self, index: usize) -> bool {
+        matches!(self.controllers[index].try_wait(), Ok(None))
+    }
+
     pub fn controller_log(&self, index: usize) -> String {
         std::fs::read_to_string(self.dir.join(format!("controller-{index}.log")))
             .unwrap_or_default()

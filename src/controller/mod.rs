@@ -143,19 +143,42 @@ where
         .applied_objects()
 }
 
-/// Checks that the API server answers and serves Rollouts; the error says what to do.
+/// How long start-up keeps asking an API server that answers with errors or not at all, before giving up.
+/// A control plane being upgraded or a single failed request must not take the controller down.
+const PREFLIGHT_PATIENCE: Duration = Duration::from_secs(30);
+
+/// Checks that the API server answers and serves Rollouts; the error says what to do. A missing CRD or a
+/// missing permission fails at once; anything else (a 5xx, a 429, no connection) is retried with backoff
+/// for [`PREFLIGHT_PATIENCE`], with a warning per attempt.
 pub async fn preflight(client: &Client, namespace: Option<&str>) -> anyhow::Result<()> {
     let rollouts: Api<Rollout> = api(client, namespace);
-    match rollouts.list(&ListParams::default().limit(1)).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Err(anyhow::anyhow!(
-            "the API server does not serve rollouts.argoproj.io/v1alpha1: install the CRDs first (kubectl apply -f crds/)"
-        )),
-        Err(kube::Error::Api(status)) if status.code == 403 => Err(anyhow::anyhow!(
-            "not allowed to list Rollouts ({}): apply the ClusterRole in manifests/ to this controller's ServiceAccount",
-            status.message
-        )),
-        Err(e) => Err(anyhow::anyhow!("cannot reach the API server: {e}")),
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(200);
+    loop {
+        let error = match rollouts.list(&ListParams::default().limit(1)).await {
+            Ok(_) => return Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 404 => {
+                return Err(anyhow::anyhow!(
+                    "the API server does not serve rollouts.argoproj.io/v1alpha1: install the CRDs first (kubectl apply -f crds/)"
+                ));
+            }
+            Err(kube::Error::Api(status)) if status.code == 401 || status.code == 403 => {
+                return Err(anyhow::anyhow!(
+                    "not allowed to list Rollouts ({}): apply the ClusterRole in manifests/ to this controller's ServiceAccount",
+                    status.message
+                ));
+            }
+            Err(e) => e,
+        };
+        if started.elapsed() + delay > PREFLIGHT_PATIENCE {
+            return Err(anyhow::anyhow!(
+                "cannot reach the API server (still failing after {}s): {error}; check --kubeconfig or the in-cluster service account, and that the API server is up",
+                PREFLIGHT_PATIENCE.as_secs()
+            ));
+        }
+        tracing::warn!(%error, retry_in = ?delay, "the API server did not answer the start-up check; retrying");
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
