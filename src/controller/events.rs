@@ -1,6 +1,5 @@
 //! Kubernetes Events as Argo Rollouts records them, for Rollouts and AnalysisRuns alike.
 
-use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
@@ -58,36 +57,40 @@ where
     }
 }
 
-/// Batches waiting to be posted before a reconcile that records more waits for room.
+/// Batches waiting to be posted, over all writers, before a reconcile that records more waits for room.
 const QUEUE: usize = 1024;
-/// Batches posted at once.
-const IN_FLIGHT: usize = 8;
+/// Writers posting at once; each posts its own batches one after another.
+const WRITERS: usize = 8;
 
 /// Records Events off the reconcile path. A reconcile hands over the Events of one plan as a batch
-/// and goes on; a background task posts each batch in order, several batches at once. An Event that
-/// cannot be recorded must not stop a release: the failure is logged, never returned.
+/// and goes on. Each object's batches go to the same writer, which posts them in turn, so the Events of
+/// one Rollout are recorded in the order its plans made them (the API server numbers them in that
+/// order); different objects' batches are posted in parallel. An Event that cannot be recorded must
+/// not stop a release: the failure is logged, never returned.
 #[derive(Clone)]
 pub struct Recorder {
-    batches: mpsc::Sender<Vec<KubeEvent>>,
+    writers: Vec<mpsc::Sender<Vec<KubeEvent>>>,
     identity: String,
 }
 
 impl Recorder {
-    /// Starts the posting task on the current runtime; it ends when the last `Recorder` is dropped.
+    /// Starts the writers on the current runtime; they end when the last `Recorder` is dropped.
     pub fn start(client: Client, identity: String) -> Recorder {
-        let (batches, receiver) = mpsc::channel::<Vec<KubeEvent>>(QUEUE);
-        let queue = futures::stream::unfold(receiver, |mut receiver| async move {
-            receiver.recv().await.map(|batch| (batch, receiver))
-        });
-        tokio::spawn(queue.for_each_concurrent(IN_FLIGHT, move |batch| {
-            let client = client.clone();
-            async move {
-                for event in batch {
-                    post(&client, event).await;
-                }
-            }
-        }));
-        Recorder { batches, identity }
+        let writers = (0..WRITERS)
+            .map(|_| {
+                let (batches, mut receiver) = mpsc::channel::<Vec<KubeEvent>>(QUEUE / WRITERS);
+                let client = client.clone();
+                tokio::spawn(async move {
+                    while let Some(batch) = receiver.recv().await {
+                        for event in batch {
+                            post(&client, event).await;
+                        }
+                    }
+                });
+                batches
+            })
+            .collect();
+        Recorder { writers, identity }
     }
 
     /// Queues `events` about `object` (at `version`), stamped now, in their order.
@@ -110,10 +113,21 @@ impl Recorder {
                 build(object, version, event, &self.identity, at)
             })
             .collect();
-        if self.batches.send(batch).await.is_err() {
+        let writer =
+            &self.writers[writer_for(&object.namespace().unwrap_or_default(), &object.name_any())];
+        if writer.send(batch).await.is_err() {
             tracing::warn!("event recorder stopped; events dropped");
         }
     }
+}
+
+/// The writer that posts every Event about one object.
+fn writer_for(namespace: &str, name: &str) -> usize {
+    use std::hash::{Hash, Hasher};
+    // SipHash with fixed keys: the same object always lands on the same writer in this process.
+    let mut hasher = std::hash::DefaultHasher::new();
+    (namespace, name).hash(&mut hasher);
+    (hasher.finish() % WRITERS as u64) as usize
 }
 
 async fn post(client: &Client, event: KubeEvent) {
@@ -122,5 +136,22 @@ async fn post(client: &Client, event: KubeEvent) {
     if let Err(e) = api.create(&PostParams::default(), &event).await {
         let reason = event.reason.as_deref().unwrap_or_default();
         tracing::warn!(%reason, error = %e, "cannot record event");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_objects_events_always_go_to_the_same_writer_and_objects_spread() {
+        let first = writer_for("shop", "web");
+        for _ in 0..100 {
+            assert_eq!(writer_for("shop", "web"), first);
+        }
+        let used: std::collections::BTreeSet<usize> = (0..200)
+            .map(|i| writer_for("shop", &format!("web-{i}")))
+            .collect();
+        assert_eq!(used.len(), WRITERS, "200 Rollouts use every writer");
     }
 }
