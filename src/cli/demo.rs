@@ -22,6 +22,8 @@ use super::{control, set_image};
 use crate::api::{AnalysisTemplate, Rollout};
 use crate::controller::{self, Settings};
 
+mod error_rate;
+
 /// The demo's AnalysisTemplate and Rollout; `DEMO_METRICS_URL` becomes the demo's own endpoint.
 const MANIFESTS: &str = include_str!("demo/rollout.yaml");
 const NAME: &str = "rollouts-demo";
@@ -356,74 +358,6 @@ impl<W: Write> Narrator<'_, W> {
         writeln!(self.out)?;
         self.out.flush()?;
         Ok(())
-    }
-}
-
-/// The endpoint the demo's Web metric measures: the error rate of the image in `?image=`.
-mod error_rate {
-    use axum::Router;
-    use axum::http::Uri;
-    use axum::routing::get;
-
-    /// The error rate a version reports: images tagged `bad-*` fail 42% of requests.
-    pub fn of(image: &str) -> f64 {
-        let tag = image.rsplit_once(':').map(|(_, tag)| tag).unwrap_or("");
-        if tag.starts_with("bad-") { 0.42 } else { 0.01 }
-    }
-
-    /// The value of `key` in a query string, with `%XX` and `+` decoded.
-    pub fn query_value(query: &str, key: &str) -> Option<String> {
-        let raw = query
-            .split('&')
-            .find_map(|pair| pair.strip_prefix(key)?.strip_prefix('='))?;
-        let bytes = raw.as_bytes();
-        let mut decoded = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            match bytes[i] {
-                b'%' if i + 2 < bytes.len() => {
-                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-                    match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                        Some(byte) => {
-                            decoded.push(byte);
-                            i += 3;
-                            continue;
-                        }
-                        None => decoded.push(b'%'),
-                    }
-                }
-                b'+' => decoded.push(b' '),
-                byte => decoded.push(byte),
-            }
-            i += 1;
-        }
-        String::from_utf8(decoded).ok()
-    }
-
-    async fn error_rate(uri: Uri) -> (axum::http::StatusCode, String) {
-        match uri.query().and_then(|q| query_value(q, "image")) {
-            Some(image) => (
-                axum::http::StatusCode::OK,
-                serde_json::json!({"image": image, "errorRate": of(&image)}).to_string(),
-            ),
-            None => (
-                axum::http::StatusCode::BAD_REQUEST,
-                r#"{"error": "add ?image=IMAGE to the URL"}"#.to_string(),
-            ),
-        }
-    }
-
-    /// Serves `/error-rate` on a free loopback port: its base URL and the server task.
-    pub async fn serve() -> anyhow::Result<(String, super::AbortOnDrop)> {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}", listener.local_addr()?);
-        let router = Router::new().route("/error-rate", get(error_rate));
-        let task = tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                eprintln!("the demo's error-rate endpoint stopped: {e}");
-            }
-        });
-        Ok((url, super::AbortOnDrop(task)))
     }
 }
 
