@@ -1,9 +1,9 @@
 //! The controller's Prometheus metrics, under Argo Rollouts' names so existing dashboards keep working,
 //! plus Ramp's own (`ramp_*`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -84,12 +84,32 @@ struct RunSeries {
 }
 
 /// One metric of an AnalysisRun, as `analysis_run_metric_phase` reports it.
-/// The few values some labels take (event reasons, error kinds), remembered so every series of a deleted
-/// Rollout can be found again without keeping each series' labels per Rollout.
+/// The few values some labels take (event reasons, error kinds, requested resources, status codes),
+/// remembered so every series of a deleted object can be found again without keeping each series' labels
+/// per object.
 #[derive(Debug, Default)]
 struct Vocabulary {
     reasons: BTreeSet<String>,
     errors: BTreeSet<String>,
+    kinds: BTreeSet<String>,
+    status_codes: BTreeSet<String>,
+}
+
+/// How long the request series of a deleted object stay after its deletion is seen: long enough for
+/// several scrapes to read their last values (its delete included), short enough that a controller
+/// releasing all day does not keep a series per ReplicaSet it ever made.
+pub const DELETED_OBJECT_SERIES_GRACE: Duration = Duration::from_secs(300);
+
+/// The verbs a request naming one object is counted under (see `requests::RequestInfo::verb`).
+const NAMED_VERBS: [&str; 4] = ["get", "update", "patch", "delete"];
+
+/// A deleted object whose request series are due to go.
+#[derive(Debug)]
+struct Departed {
+    due: Instant,
+    resource: String,
+    namespace: String,
+    name: String,
 }
 
 fn remember(words: &mut BTreeSet<String>, word: &str) {
@@ -129,6 +149,7 @@ pub struct Metrics {
     run_reconcile_errors: Family<ErrorLabels, Counter>,
     series_by_run: Mutex<HashMap<RolloutLabels, RunSeries>>,
     vocabulary: Mutex<Vocabulary>,
+    departed: Mutex<VecDeque<Departed>>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -163,6 +184,7 @@ impl Metrics {
             run_reconcile_errors: Family::default(),
             series_by_run: Mutex::default(),
             vocabulary: Mutex::default(),
+            departed: Mutex::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -327,6 +349,49 @@ impl Metrics {
         }
     }
 
+    /// An object (`resource` is its plural, e.g. `replicasets`) was deleted at `now`: its request series
+    /// go [`DELETED_OBJECT_SERIES_GRACE`] later. Also drops the series of objects whose grace is over.
+    ///
+    /// Without this, `controller_clientset_k8s_request_total` (whose `name` label Argo defines) would
+    /// keep about three series for every ReplicaSet a release ever created, for the life of the process.
+    pub fn object_deleted(&self, resource: &str, namespace: &str, name: &str, now: Instant) {
+        let mut departed = self.departed.lock().unwrap_or_else(|e| e.into_inner());
+        departed.push_back(Departed {
+            due: now + DELETED_OBJECT_SERIES_GRACE,
+            resource: resource.to_string(),
+            namespace: namespace.to_string(),
+            name: name.to_string(),
+        });
+        while departed.front().is_some_and(|d| d.due <= now) {
+            if let Some(gone) = departed.pop_front() {
+                self.forget_requests(&gone.resource, &gone.namespace, &gone.name);
+            }
+        }
+    }
+
+    /// Drops the request series that name one object, its subresources included.
+    fn forget_requests(&self, resource: &str, namespace: &str, name: &str) {
+        let vocabulary = self.vocabulary();
+        let subresource = format!("{resource}/");
+        let kinds = vocabulary
+            .kinds
+            .iter()
+            .filter(|k| *k == resource || k.starts_with(&subresource));
+        for kind in kinds {
+            for verb in NAMED_VERBS {
+                for status_code in &vocabulary.status_codes {
+                    self.requests.remove(&RequestLabels {
+                        kind: kind.clone(),
+                        namespace: namespace.into(),
+                        name: name.into(),
+                        verb: verb.into(),
+                        status_code: status_code.clone(),
+                    });
+                }
+            }
+        }
+    }
+
     fn vocabulary(&self) -> std::sync::MutexGuard<'_, Vocabulary> {
         self.vocabulary.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -365,6 +430,11 @@ impl Metrics {
 
     /// One request sent to the API server and how it was answered (`error` when it got no answer).
     pub fn request(&self, request: &super::requests::RequestInfo, status_code: &str) {
+        if !request.name.is_empty() {
+            let mut vocabulary = self.vocabulary();
+            remember(&mut vocabulary.kinds, &request.kind);
+            remember(&mut vocabulary.status_codes, status_code);
+        }
         self.requests
             .get_or_create(&RequestLabels {
                 kind: request.kind.clone(),
@@ -511,6 +581,45 @@ mod tests {
             .filter(|l| !l.starts_with('#') && l.contains(&quoted))
             .map(str::to_string)
             .collect()
+    }
+
+    #[test]
+    fn a_deleted_objects_request_series_go_after_the_grace_period() {
+        let metrics = Metrics::new();
+        for name in ["web-6d4f", "web-7a1c", "web-8b2d"] {
+            metrics.request(&request("replicasets", name, "patch"), "200");
+            metrics.request(&request("replicasets", name, "patch"), "409");
+        }
+        metrics.request(&request("replicasets", "web-6d4f", "delete"), "200");
+        metrics.request(&request("replicasets", "", "create"), "201");
+        let t0 = Instant::now();
+
+        metrics.object_deleted("replicasets", "shop", "web-6d4f", t0);
+        metrics.object_deleted(
+            "replicasets",
+            "shop",
+            "web-7a1c",
+            t0 + Duration::from_secs(60),
+        );
+        assert_eq!(
+            series_naming(&metrics, "web-6d4f").len(),
+            3,
+            "kept for scrapes to read, the delete included"
+        );
+
+        let later = t0 + DELETED_OBJECT_SERIES_GRACE + Duration::from_secs(1);
+        metrics.object_deleted("replicasets", "shop", "web-8b2d", later);
+        assert_eq!(series_naming(&metrics, "web-6d4f"), Vec::<String>::new());
+        assert_eq!(
+            series_naming(&metrics, "web-7a1c").len(),
+            2,
+            "deleted a minute later: still in its grace"
+        );
+        assert_eq!(series_naming(&metrics, "web-8b2d").len(), 2);
+        assert!(
+            metrics.encode().contains("verb=\"create\""),
+            "series that name no object stay"
+        );
     }
 
     #[test]

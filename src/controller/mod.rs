@@ -89,10 +89,10 @@ impl Context {
     /// Drops what this process keeps about a Rollout that is being deleted or is gone: its metric series
     /// and the bookkeeping of its writes, so memory does not grow with Rollouts created and deleted.
     fn forget_rollout(&self, rollout: &Rollout) {
-        self.metrics.forget_rollout(
-            &rollout.namespace().unwrap_or_default(),
-            &rollout.name_any(),
-        );
+        let namespace = rollout.namespace().unwrap_or_default();
+        self.metrics.forget_rollout(&namespace, &rollout.name_any());
+        self.metrics
+            .object_deleted("rollouts", &namespace, &rollout.name_any(), Instant::now());
         if let Some(uid) = rollout.uid() {
             self.seen
                 .lock()
@@ -131,12 +131,23 @@ fn cached_watch<K, S>(
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
+    K::DynamicType: Default,
     S: cache::Reduce<K> + Send + Sync + 'static,
 {
+    let resource = K::plural(&K::DynamicType::default()).into_owned();
     watcher(api, config)
         .default_backoff()
         .modify(strip)
         .map_ok(move |event| {
+            if let watcher::Event::Delete(object) = &event {
+                let meta = object.meta();
+                ctx.metrics.object_deleted(
+                    &resource,
+                    meta.namespace.as_deref().unwrap_or_default(),
+                    meta.name.as_deref().unwrap_or_default(),
+                    Instant::now(),
+                );
+            }
             cache(&ctx).apply(&event);
             event
         })
