@@ -2,9 +2,10 @@
 #
 #   docker build -t ramp-controller:0.1.0 .
 #
-# The musl target links everything statically (TLS is rustls with ring, so no OpenSSL either).
+# The musl target links everything statically (TLS is rustls with ring, so no OpenSSL either). ring and
+# mimalloc (the controller's allocator: musl's own malloc doubles its CPU) compile C, hence gcc.
 FROM rust:1.95-alpine AS build
-RUN apk add --no-cache musl-dev
+RUN apk add --no-cache musl-dev gcc
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked --bin ramp-controller \
