@@ -40,6 +40,54 @@ fn new_image_pauses_at_first_pause_with_one_canary_and_four_stable() {
     assert!(status.controller_pause);
 }
 
+/// Argo resets the release in the sync that creates the new ReplicaSet; so does Ramp, so that the next
+/// plan scales the canary instead of spending a round trip (a status write and a reconcile) on the reset.
+#[test]
+fn the_plan_that_creates_the_new_replica_set_starts_the_release_and_the_next_one_scales() {
+    let mut world = healthy_world();
+    let old_hash = status(&world).stable_rs;
+    world.set_image("demo:green");
+    let created = world.reconcile();
+    let new_hash = created
+        .ops
+        .iter()
+        .find_map(|op| match op {
+            ramp::plan::Op::CreateReplicaSet(new) => Some(new.pod_template_hash.clone()),
+            _ => None,
+        })
+        .expect("a ReplicaSet is created");
+    assert!(
+        !created
+            .ops
+            .iter()
+            .any(|op| matches!(op, ramp::plan::Op::ScaleReplicaSet { .. })),
+        "nothing is scaled in the plan that creates: {:?}",
+        created.ops
+    );
+    let after_create = status(&world);
+    assert_eq!(after_create.current_pod_hash, new_hash);
+    assert_eq!(after_create.current_step_index, Some(0));
+    assert_eq!(after_create.stable_rs, old_hash);
+    assert_eq!(phase(&world).0, "Progressing");
+
+    let next = world.reconcile();
+    let scaled: Vec<_> = next
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            ramp::plan::Op::ScaleReplicaSet { name, to, .. } => Some((name.clone(), *to)),
+            _ => None,
+        })
+        .collect();
+    // The reference's worked example: 20 % of 5 first takes a pod off the stable (maxUnavailable).
+    assert_eq!(
+        scaled,
+        vec![(format!("demo-{old_hash}"), 4)],
+        "{:?}",
+        next.ops
+    );
+}
+
 #[test]
 fn promote_then_timed_pauses_end_healthy_on_the_new_version() {
     let mut world = healthy_world();
@@ -349,7 +397,7 @@ fn a_new_image_mid_canary_drains_the_intermediate_version_and_restarts_the_steps
     assert_eq!(counts(&world), (2, 3));
 
     world.set_image("demo:yellow");
-    let plan = world.reconcile(); // creates V3
+    let plan = world.reconcile(); // creates V3 and resets the release: no scaling in this plan
     let v3 = plan
         .ops
         .iter()
@@ -359,7 +407,6 @@ fn a_new_image_mid_canary_drains_the_intermediate_version_and_restarts_the_steps
         })
         .expect("V3 is created");
     assert!(v3 != v1 && v3 != v2);
-    let plan = world.reconcile(); // resets: no scaling in this plan
     assert!(
         !plan
             .ops

@@ -13,6 +13,18 @@ use crate::api::constants::{event, pause_reason};
 use crate::api::duration::pause_duration_seconds;
 use crate::api::rollout::{CanaryStep, CanaryStrategy, TrafficWeights, WeightDestination};
 
+/// A new pod template or new steps start the release over at step 0 (reference 4.13): true when this
+/// plan did that, and so does nothing else.
+pub(crate) fn start_release(ctx: &Context, work: &mut Work) -> bool {
+    if ctx.old.current_pod_hash == ctx.new_hash && ctx.old.current_step_hash == ctx.step_hash {
+        return false;
+    }
+    let step_count = ctx.rollout.spec.canary_steps().len() as i32;
+    common::reset_for_new_revision(ctx, work, step_count);
+    tidy_runs(ctx, work, &[]);
+    true
+}
+
 pub(crate) fn plan(ctx: &Context, work: &mut Work) {
     let Some(canary) = ctx.rollout.spec.strategy.canary.as_ref() else {
         return;
@@ -22,9 +34,7 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
     status::sync_replica_set_revision(ctx, work);
     status::sync_rollout_revision(ctx, work);
 
-    if ctx.old.current_pod_hash != ctx.new_hash || ctx.old.current_step_hash != ctx.step_hash {
-        common::reset_for_new_revision(ctx, work, step_count);
-        tidy_runs(ctx, work, &[]);
+    if start_release(ctx, work) {
         return;
     }
 

@@ -58,6 +58,11 @@ pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let mut work = status::Work::start(&ctx);
     if ctx.new_rs.is_none() {
         status::create_new_replica_set(&ctx, &mut work);
+        // As Argo does in the sync that creates the ReplicaSet: the status already names the new
+        // revision at step 0, so the next plan scales instead of spending a round trip on the reset.
+        if rollout.spec.strategy.canary.is_some() {
+            canary::start_release(&ctx, &mut work);
+        }
     } else if rollout.spec.strategy.blue_green.is_some() {
         bluegreen::plan(&ctx, &mut work);
     } else {
