@@ -20,7 +20,7 @@ use crate::harness::{
 };
 use crate::objects;
 use crate::report::{Report, quantile, round3, slope};
-use crate::track::{ChangeLog, RolloutTracker};
+use crate::track::{ChangeLog, RolloutTracker, RolloutView};
 
 /// Requests the driver keeps in flight when it creates or updates many objects.
 const IN_FLIGHT: usize = 64;
@@ -211,7 +211,9 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         "",
     );
     let tracker = RolloutTracker::start(objects::rollouts(&env.client));
+    let others_before_cold = OtherCpu::read(&env)?;
     let (controller, cold) = cold_start(&env, &tracker, size, args.timeout).await?;
+    let others_cold = OtherCpu::read(&env)?.since(&others_before_cold);
     let sampler = RssSampler::start(controller.pid, Duration::from_secs(1));
     let after_cold = controller.stats()?;
     let cold_requests = Requests::controller(&env.client).await?;
@@ -229,6 +231,7 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         "s",
         "",
     );
+    others_cold.report(&mut report, "cold_start", "cold start");
     requests_figures(&mut report, "cold_start", "cold start", &cold_requests);
 
     // Settled: what a controller holding every Rollout costs at rest.
@@ -246,8 +249,9 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
     let before_updates = Requests::controller(&env.client).await?;
     let reasons_before = event_reasons(&env.client).await?;
     let cpu_before_updates = controller.stats()?.cpu_seconds;
+    let others_before_updates = OtherCpu::read(&env)?;
     let rollouts = objects::rollouts(&env.client);
-    let started: Vec<(String, Instant, i64)> = stream::iter(0..updates)
+    let started: Vec<(String, Instant, Instant, i64)> = stream::iter(0..updates)
         .map(|index| {
             let api = rollouts.clone();
             async move {
@@ -260,7 +264,9 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
                         &Patch::Merge(objects::image_patch(2)),
                     )
                     .await?;
-                Ok::<_, kube::Error>((name, start, patched.metadata.generation.unwrap_or(0)))
+                let accepted = Instant::now();
+                let generation = patched.metadata.generation.unwrap_or(0);
+                Ok::<_, kube::Error>((name, start, accepted, generation))
             }
         })
         .buffer_unordered(IN_FLIGHT)
@@ -273,8 +279,9 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         .min()
         .unwrap_or_else(Instant::now);
     let mut drifts = Vec::new();
+    let mut timeline = StepTimeline::default();
     let mut last_done = first_start;
-    for (name, start, generation) in &started {
+    for (name, start, accepted, generation) in &started {
         let Some(done) = tracker
             .wait_healthy_at(name, *generation, args.timeout)
             .await
@@ -287,8 +294,12 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         };
         last_done = last_done.max(done);
         drifts.push(done.duration_since(*start).as_secs_f64() - pause_sum);
+        if let Some(view) = tracker.get(name) {
+            timeline.add(*start, *accepted, &view, done);
+        }
     }
     let updates_wall = last_done.duration_since(first_start).as_secs_f64();
+    let others_updates = OtherCpu::read(&env)?.since(&others_before_updates);
     wait_controller_quiet(&env.client, Duration::from_secs(2), Duration::from_secs(60)).await?;
     let update_requests = Requests::controller(&env.client)
         .await?
@@ -333,6 +344,7 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         "s",
         "< 2 s",
     );
+    timeline.report(&mut report);
     report.figure(
         "writes_per_update",
         "controller writes per completed update",
@@ -360,6 +372,7 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         "s",
         "",
     );
+    others_updates.report(&mut report, "updates", "updates, until all Healthy");
     requests_figures(&mut report, "updates", "updates", &update_requests);
     report.figure(
         "controller_rss_growth_mib",
@@ -384,6 +397,115 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         round3(env.sim.process.stats()?.rss_mib()),
     );
     Ok(report)
+}
+
+/// CPU seconds of the processes beside the controller on the same 2 cores: the simulated cluster and
+/// the driver itself (which watches every Rollout).
+struct OtherCpu {
+    kubesim: f64,
+    driver: f64,
+}
+
+impl OtherCpu {
+    fn read(env: &Env) -> anyhow::Result<OtherCpu> {
+        Ok(OtherCpu {
+            kubesim: env.sim.process.stats()?.cpu_seconds,
+            driver: ProcStats::read(std::process::id())?.cpu_seconds,
+        })
+    }
+
+    fn since(&self, before: &OtherCpu) -> OtherCpu {
+        OtherCpu {
+            kubesim: self.kubesim - before.kubesim,
+            driver: self.driver - before.driver,
+        }
+    }
+
+    fn report(&self, report: &mut Report, key: &str, label: &str) {
+        report.figure(
+            &format!("{key}_kubesim_cpu_seconds"),
+            &format!("kubesim CPU time, {label}"),
+            round3(self.kubesim),
+            "s",
+            "",
+        );
+        report.figure(
+            &format!("{key}_driver_cpu_seconds"),
+            &format!("driver CPU time, {label}"),
+            round3(self.driver),
+            "s",
+            "",
+        );
+    }
+}
+
+/// Where an update's time goes: the intervals between the update, the marks the driver's watch saw in
+/// the Rollout's status (each step index first seen, the first pod of the new revision counted), and
+/// Healthy. With `objects::timed_steps`, "step 1 to 2" and "step 3 to 4" are the pauses.
+#[derive(Default)]
+struct StepTimeline {
+    /// Per phase of `NAMES`, the seconds each update spent in it.
+    phases: Vec<Vec<f64>>,
+}
+
+impl StepTimeline {
+    const NAMES: [&str; 8] = [
+        "update sent to its response",
+        "update's response to step 0 (first status write)",
+        "step 0 to a new pod counted",
+        "new pod counted to step 1 (setWeight 50 done)",
+        "step 1 to 2 (pause)",
+        "step 2 to 3 (setWeight 75 done)",
+        "step 3 to 4 (pause)",
+        "step 4 to Healthy (promoted)",
+    ];
+
+    fn add(&mut self, start: Instant, accepted: Instant, view: &RolloutView, healthy: Instant) {
+        let step = |index: i64| {
+            view.steps_reached
+                .iter()
+                .find(|(seen, _)| *seen == index)
+                .map(|(_, at)| *at)
+        };
+        let ends = [
+            Some(accepted),
+            step(0),
+            view.first_updated_pod,
+            step(1),
+            step(2),
+            step(3),
+            step(4),
+            Some(healthy),
+        ];
+        self.phases.resize(Self::NAMES.len(), Vec::new());
+        let mut previous = start;
+        for (end, samples) in ends.into_iter().zip(&mut self.phases) {
+            // A mark the watch never showed on its own (two steps in one write) merges into the next.
+            if let Some(end) = end {
+                samples.push(end.saturating_duration_since(previous).as_secs_f64());
+                previous = end;
+            }
+        }
+    }
+
+    fn report(&self, report: &mut Report) {
+        let mut summary = serde_json::Map::new();
+        for (name, samples) in Self::NAMES.iter().zip(&self.phases) {
+            let (median, p99) = (quantile(samples, 0.5), quantile(samples, 0.99));
+            report.figure(
+                &format!("phase_{}_seconds", summary.len() + 1),
+                &format!("  {name}, median / p99"),
+                json!(format!("{median:.2} / {p99:.2}")),
+                "s",
+                "",
+            );
+            summary.insert(
+                (*name).to_string(),
+                json!({"samples": samples.len(), "median": round3(median), "p99": round3(p99)}),
+            );
+        }
+        report.field("phases_seconds", Value::Object(summary));
+    }
 }
 
 pub async fn idle(args: &Args) -> anyhow::Result<Report> {

@@ -23,6 +23,12 @@ pub struct RolloutView {
     pub paused: bool,
     /// The first moment it was seen Healthy at `generation`.
     pub healthy_since: Option<Instant>,
+    /// When each step index was first seen at `generation`, in the order seen.
+    pub steps_reached: Vec<(i64, Instant)>,
+    /// `status.updatedReplicas`: pods of the current revision.
+    pub updated_replicas: i64,
+    /// When `generation` first counted a pod of its revision.
+    pub first_updated_pod: Option<Instant>,
 }
 
 impl RolloutView {
@@ -41,7 +47,39 @@ impl RolloutView {
                 .as_array()
                 .is_some_and(|conditions| !conditions.is_empty()),
             healthy_since: None,
+            steps_reached: Vec::new(),
+            updated_replicas: status["updatedReplicas"].as_i64().unwrap_or(0),
+            first_updated_pod: None,
         }
+    }
+
+    /// This view, seen at `now` after `before`: keeps what was first seen at the same generation and
+    /// notes what is seen first now.
+    fn after(mut self, before: Option<&RolloutView>, now: Instant) -> RolloutView {
+        if let Some(old) = before.filter(|old| old.generation == self.generation) {
+            self.healthy_since = old.healthy_since;
+            self.steps_reached = old.steps_reached.clone();
+            self.first_updated_pod = old.first_updated_pod;
+        }
+        if !self.healthy() {
+            self.healthy_since = None;
+        } else if self.healthy_since.is_none() {
+            self.healthy_since = Some(now);
+        }
+        if self.observed_generation == self.generation
+            && let Some(step) = self.step_index
+            && !self.steps_reached.iter().any(|(seen, _)| *seen == step)
+        {
+            self.steps_reached.push((step, now));
+        }
+        // Counted once the release started (step 0): before, the count is the last release's.
+        if self.first_updated_pod.is_none()
+            && self.updated_replicas > 0
+            && self.steps_reached.iter().any(|(step, _)| *step == 0)
+        {
+            self.first_updated_pod = Some(now);
+        }
+        self
     }
 
     /// Healthy, at the current generation, fully promoted.
@@ -83,18 +121,7 @@ impl RolloutTracker {
                         let Some(name) = object.metadata.name.clone() else {
                             continue;
                         };
-                        let mut view = RolloutView::of(&object);
-                        let before = views.get(&name);
-                        view.healthy_since = match before {
-                            Some(old) if old.generation == view.generation && old.healthy() => {
-                                old.healthy_since
-                            }
-                            _ if view.healthy() => Some(now),
-                            _ => None,
-                        };
-                        if !view.healthy() {
-                            view.healthy_since = None;
-                        }
+                        let view = RolloutView::of(&object).after(views.get(&name), now);
                         views.insert(name, view);
                     }
                     watcher::Event::Delete(object) => {
