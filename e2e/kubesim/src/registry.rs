@@ -75,6 +75,18 @@ impl ResourceType {
 
 impl ResourceType {
     /// `apps/v1`, or `v1` for the core group.
+    /// True when `api_version` is this type's `group/version` (or `version` in the core group).
+    pub fn is_api_version(&self, api_version: &str) -> bool {
+        if self.group.is_empty() {
+            api_version == self.version
+        } else {
+            api_version
+                .strip_prefix(self.group.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                == Some(self.version.as_str())
+        }
+    }
+
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {
             self.version.clone()

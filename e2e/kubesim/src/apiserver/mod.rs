@@ -83,14 +83,14 @@ impl Filter {
     /// The event a watch with this filter sees for a change, as kube-apiserver's watch cache decides it: an
     /// object entering the selection is ADDED, one that stays in it MODIFIED, and one leaving it DELETED, in its
     /// previous state but at the change's resourceVersion. `None` when the change is invisible to this watch.
-    pub fn event_for(&self, change: &Change) -> Option<(EventType, Value)> {
+    pub fn event_for(&self, change: &Change) -> Option<(EventType, Arc<Value>)> {
         let passes_now = change.event != EventType::Deleted && self.matches(&change.object);
         let passed_before = change.previous.as_ref().is_some_and(|p| self.matches(p));
         match (passed_before, passes_now) {
-            (false, true) => Some((EventType::Added, (*change.object).clone())),
-            (true, true) => Some((EventType::Modified, (*change.object).clone())),
+            (false, true) => Some((EventType::Added, change.object.clone())),
+            (true, true) => Some((EventType::Modified, change.object.clone())),
             (true, false) if change.event == EventType::Deleted => {
-                Some((EventType::Deleted, (*change.object).clone()))
+                Some((EventType::Deleted, change.object.clone()))
             }
             (true, false) => {
                 let mut last_seen = change.previous.as_deref().cloned().unwrap_or_default();
@@ -100,7 +100,7 @@ impl Filter {
                         Value::String(change.rv.to_string()),
                     );
                 }
-                Some((EventType::Deleted, last_seen))
+                Some((EventType::Deleted, Arc::new(last_seen)))
             }
             (false, false) => None,
         }
@@ -246,7 +246,7 @@ impl Cluster {
         let mut items = Vec::new();
         let mut matching = range.filter(|(_, obj)| filter.matches(obj));
         for (_, obj) in matching.by_ref().take(limit) {
-            items.push(Arc::new(with_api_version(rt, obj)));
+            items.push(served(rt, obj));
         }
         let remaining = matching.count();
         let continue_token = (remaining > 0)
@@ -283,7 +283,7 @@ impl Cluster {
                 .history_since(rv)
                 .filter(|c| c.resource == resource)
                 .filter_map(|c| filter.event_for(c))
-                .map(|(event, object)| (event, Arc::new(with_api_version(rt, &object))))
+                .map(|(event, object)| (event, served(rt, &object)))
                 .collect(),
             None => state
                 .store
@@ -291,7 +291,7 @@ impl Cluster {
                 .map(|c| {
                     c.values()
                         .filter(|o| filter.matches(o))
-                        .map(|o| (EventType::Added, Arc::new(with_api_version(rt, o))))
+                        .map(|o| (EventType::Added, served(rt, o)))
                         .collect()
                 })
                 .unwrap_or_default(),
@@ -319,6 +319,18 @@ pub fn with_api_version(rt: &ResourceType, obj: &Value) -> Value {
         map.insert("kind".into(), Value::String(rt.kind.clone()));
     }
     out
+}
+
+/// A stored object as a read in `rt`'s version serves it: shared, not copied, when it is stored in that
+/// version already (the common case; copying every object for every watcher cost kubesim a third of its
+/// CPU when 10,000 Rollouts were reconciled).
+pub fn served(rt: &ResourceType, obj: &Arc<Value>) -> Arc<Value> {
+    let kind = obj.get("kind").and_then(Value::as_str);
+    let version = obj.get("apiVersion").and_then(Value::as_str);
+    if kind == Some(rt.kind.as_str()) && version.is_some_and(|v| rt.is_api_version(v)) {
+        return obj.clone();
+    }
+    Arc::new(with_api_version(rt, obj))
 }
 
 fn continue_token(rv: u64, last: &Value) -> String {

@@ -13,7 +13,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::table;
-use crate::apiserver::{ApiError, WatchStart, with_api_version};
+use crate::apiserver::{ApiError, WatchStart, served};
 use crate::faults::Faults;
 use crate::registry::ResourceType;
 
@@ -76,10 +76,24 @@ impl Writer {
                     json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
                 t
             }
-            _ => object.clone(),
+            _ => return self.send(event, object).await,
         };
-        let mut line = json!({"type": event, "object": object}).to_string();
-        line.push('\n');
+        self.send(event, &object).await
+    }
+
+    /// Writes one event line, serialising the object where it lies.
+    async fn send(&mut self, event: &str, object: &Value) -> bool {
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            r#type: &'a str,
+            object: &'a Value,
+        }
+        let mut line = serde_json::to_vec(&Line {
+            r#type: event,
+            object,
+        })
+        .unwrap_or_default();
+        line.push(b'\n');
         if self.tx.send(Ok(Bytes::from(line))).await.is_err() {
             return false;
         }
@@ -149,7 +163,7 @@ async fn run(
                         .then(|| filter.event_for(&change))
                         .flatten();
                     if let Some((event, object)) = seen
-                        && !writer.event(event.as_str(), &with_api_version(&rt, &object)).await
+                        && !writer.event(event.as_str(), &served(&rt, &object)).await
                     {
                         return;
                     }
