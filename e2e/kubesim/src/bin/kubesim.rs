@@ -5,6 +5,11 @@ use std::time::Duration;
 
 use clap::Parser;
 
+// kubesim copies and frees JSON trees all day: glibc's malloc and free were a quarter of its CPU when
+// 10,000 Rollouts were reconciled against it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
