@@ -202,12 +202,17 @@ impl Cluster {
         self.lock().store.compact();
     }
 
-    pub fn get(&self, rt: &ResourceType, namespace: &str, name: &str) -> Result<Value, ApiError> {
+    pub fn get(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Arc<Value>, ApiError> {
         let key = object_key(rt, namespace, name);
-        // Shared under the lock, copied for the answer after it (the guard is this statement's temporary).
+        // Shared under the lock, served after it (the guard is this statement's temporary).
         let stored = self.lock().store.get(&rt.storage_key(), &key).cloned();
         stored
-            .map(|obj| with_api_version(rt, &obj))
+            .map(|obj| served(rt, &obj))
             .ok_or_else(|| ApiError::not_found(rt, name))
     }
 

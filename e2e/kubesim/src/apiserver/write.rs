@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value, json};
 
-use super::{ApiError, Cluster, State, kinds, object_key, object_meta, with_api_version};
+use super::{ApiError, Cluster, State, kinds, object_key, object_meta, served};
 use crate::registry::ResourceType;
 use crate::selector::LabelSelector;
 use crate::store::{name_of, namespace_of};
@@ -116,7 +116,7 @@ impl Cluster {
         namespace: &str,
         body: Value,
         options: &WriteOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let mut state = self.lock();
         create_locked(&mut state, rt, namespace, body, options, Operation::Update)
     }
@@ -129,7 +129,7 @@ impl Cluster {
         body: Value,
         sub: Subresource,
         options: &WriteOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         // The guard is a temporary of this statement: the lock is released before the answer is copied.
         let out = update_locked(&mut self.lock(), rt, namespace, name, body, sub, options)?;
         Ok(present(rt, &out, sub))
@@ -145,7 +145,7 @@ impl Cluster {
         patch: Value,
         sub: Subresource,
         options: &WriteOptions,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let out = {
             let mut state = self.lock();
             let existing = match current_shared(&state, rt, namespace, name) {
@@ -182,7 +182,7 @@ impl Cluster {
         namespace: &str,
         name: &str,
         sub: Subresource,
-    ) -> Result<Value, ApiError> {
+    ) -> Result<Arc<Value>, ApiError> {
         let existing = current_shared(&self.lock(), rt, namespace, name)?;
         Ok(present(rt, &existing, sub))
     }
@@ -246,7 +246,12 @@ fn patch_existing(
     write: Write,
     options: &WriteOptions,
 ) -> Result<Arc<Value>, ApiError> {
-    let patched = apply_patch(rt, present(rt, existing, write.sub), &patch, patch_type)?;
+    let patched = apply_patch(
+        rt,
+        Arc::unwrap_or_clone(present(rt, existing, write.sub)),
+        &patch,
+        patch_type,
+    )?;
     let requested_rv = patched
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
@@ -358,7 +363,7 @@ pub(super) fn create_locked(
     mut body: Value,
     options: &WriteOptions,
     operation: Operation,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     if !body.is_object() {
         return Err(ApiError::bad_request(
             "the request body must be a JSON object",
@@ -455,13 +460,13 @@ pub(super) fn create_locked(
     validate_custom(rt, &name, &mut body, options)?;
     kinds::on_create(state, rt, &mut body)?;
     if options.dry_run {
-        return Ok(body);
+        return Ok(Arc::new(body));
     }
     let rv = state.store.next_rv();
     ensure_metadata(&mut body).insert("resourceVersion".into(), json!(rv.to_string()));
     let stored = state.store.put(&rt.storage_key(), body, rv);
     kinds::after_write(state, rt, &stored);
-    Ok(with_api_version(rt, &stored))
+    Ok(served(rt, &stored))
 }
 
 fn resolve_namespace(
@@ -691,7 +696,7 @@ fn apply_subresource(
 }
 
 /// What a read of the main resource or a subresource returns.
-fn present(rt: &ResourceType, obj: &Value, sub: Subresource) -> Value {
+fn present(rt: &ResourceType, obj: &Arc<Value>, sub: Subresource) -> Arc<Value> {
     match (sub, &rt.scale) {
         (Subresource::Scale, Some(scale)) => {
             let meta = obj.get("metadata").cloned().unwrap_or_else(|| json!({}));
@@ -704,15 +709,15 @@ fn present(rt: &ResourceType, obj: &Value, sub: Subresource) -> Value {
             {
                 status["selector"] = json!(selector);
             }
-            json!({
+            Arc::new(json!({
                 "kind": "Scale", "apiVersion": "autoscaling/v1",
                 "metadata": {"name": meta.get("name"), "namespace": meta.get("namespace"), "uid": meta.get("uid"),
                     "resourceVersion": meta.get("resourceVersion"), "creationTimestamp": meta.get("creationTimestamp")},
                 "spec": {"replicas": get_path(obj, &scale.spec_replicas).cloned().unwrap_or(json!(0))},
                 "status": status,
-            })
+            }))
         }
-        _ => with_api_version(rt, obj),
+        _ => served(rt, obj),
     }
 }
 
@@ -935,19 +940,21 @@ mod tests {
         let created = cluster
             .create(&rt, "default", replica_set("web"), &WriteOptions::default())
             .unwrap();
-        (cluster, rt, created)
+        (cluster, rt, Arc::unwrap_or_clone(created))
     }
 
     fn merge(cluster: &Cluster, rt: &ResourceType, patch: Value) -> Result<Value, ApiError> {
-        cluster.patch(
-            rt,
-            "default",
-            "web",
-            PatchType::Merge,
-            patch,
-            Subresource::Main,
-            &WriteOptions::default(),
-        )
+        cluster
+            .patch(
+                rt,
+                "default",
+                "web",
+                PatchType::Merge,
+                patch,
+                Subresource::Main,
+                &WriteOptions::default(),
+            )
+            .map(Arc::unwrap_or_clone)
     }
 
     fn rv(obj: &Value) -> &str {
@@ -1012,7 +1019,7 @@ mod tests {
 
         let rescaled = merge(&cluster, &rt, json!({"spec": {"replicas": 3}})).unwrap();
         assert_eq!(generation(&rescaled), 2);
-        assert_eq!(cluster.get(&rt, "default", "web").unwrap(), rescaled);
+        assert_eq!(*cluster.get(&rt, "default", "web").unwrap(), rescaled);
     }
 
     #[test]
@@ -1035,7 +1042,7 @@ mod tests {
             )
             .unwrap_err();
         assert_eq!(err.code, 409);
-        assert_eq!(cluster.get(&rt, "default", "web").unwrap(), updated);
+        assert_eq!(*cluster.get(&rt, "default", "web").unwrap(), updated);
 
         // The current version is accepted, and an update that changes nothing keeps it.
         let unchanged = cluster
@@ -1048,7 +1055,7 @@ mod tests {
                 &WriteOptions::default(),
             )
             .unwrap();
-        assert_eq!(unchanged, updated);
+        assert_eq!(*unchanged, updated);
     }
 
     /// The comparisons as they were made before, on copies with the ignored keys removed.

@@ -206,12 +206,12 @@ fn serve(
                         .and_then(Value::as_str)
                         .and_then(|r| r.parse().ok())
                         .unwrap_or(0);
-                    table::table(&rt, &[Arc::new(obj)], include_object(query), rv, None)
+                    Arc::new(table::table(&rt, &[obj], include_object(query), rv, None))
                 } else {
                     obj
                 }
             }),
-        "list" => list(app, &rt, path.namespace.as_deref(), query, accept),
+        "list" => list(app, &rt, path.namespace.as_deref(), query, accept).map(Arc::new),
         "watch" => return watch_request(app, &rt, path.namespace.as_deref(), query, accept),
         "create" => parse_body(&body, headers)
             .and_then(|b| app.cluster.create(&rt, &namespace, b, &options)),
@@ -222,7 +222,9 @@ fn serve(
             let mut delete =
                 DeleteOptions::from_body(&serde_json::from_slice(&body).unwrap_or(Value::Null));
             apply_delete_query(&mut delete, query);
-            app.cluster.delete(&rt, &namespace, &name, &delete)
+            app.cluster
+                .delete(&rt, &namespace, &name, &delete)
+                .map(Arc::new)
         }
         "deletecollection" => {
             let mut delete =
@@ -230,7 +232,7 @@ fn serve(
             apply_delete_query(&mut delete, query);
             app.cluster
                 .delete_collection(&rt, path.namespace.as_deref(), &list_options(query), &delete)
-                .map(|items| json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {}, "items": items}))
+                .map(|items| Arc::new(json!({"kind": format!("{}List", rt.kind), "apiVersion": rt.api_version(), "metadata": {}, "items": items})))
         }
         _ => Err(ApiError::method_not_supported(&rt, verb)),
     };
@@ -251,7 +253,7 @@ fn patch(
     headers: &HeaderMap,
     body: &Bytes,
     options: &WriteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let content_type = header_str(headers, header::CONTENT_TYPE);
     let patch_type = PatchType::from_content_type(content_type)
         .ok_or_else(|| ApiError::unsupported_media_type(PatchType::accepted(rt)))?;

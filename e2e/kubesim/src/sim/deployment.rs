@@ -3,6 +3,7 @@
 //! `maxSurge`/`maxUnavailable` are not honoured step by step: the old ReplicaSets shrink by the number of new
 //! available pods.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -53,7 +54,10 @@ impl Reconciler for DeploymentController {
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let deploy_type = builtin(cluster, "apps", "deployments")?;
         let rs_type = builtin(cluster, "apps", "replicasets")?;
-        let deployment = cluster.get(&deploy_type, &key.0, &key.1).ok()?;
+        let deployment = cluster
+            .get(&deploy_type, &key.0, &key.1)
+            .ok()
+            .map(Arc::unwrap_or_clone)?;
         if is_terminating(&deployment) {
             return None;
         }
@@ -96,7 +100,10 @@ impl Reconciler for DeploymentController {
                     "spec": {"replicas": desired, "selector": selector, "template": template,
                         "minReadySeconds": deployment.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0))},
                 });
-                cluster.create(&rs_type, &key.0, rs, &options).ok()?
+                cluster
+                    .create(&rs_type, &key.0, rs, &options)
+                    .ok()
+                    .map(Arc::unwrap_or_clone)?
             }
         };
         if replicas(&new_rs, "/spec/replicas") != desired {

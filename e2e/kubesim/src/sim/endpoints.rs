@@ -1,6 +1,7 @@
 //! The endpoints controller: for every Service with a selector, an `Endpoints` object listing the ready pods'
 //! IPs under `addresses` and the others under `notReadyAddresses`. EndpointSlices are not derived.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -122,7 +123,10 @@ impl Reconciler for EndpointsController {
         } else {
             json!([subset])
         };
-        match cluster.get(&endpoints, &key.0, &key.1) {
+        match cluster
+            .get(&endpoints, &key.0, &key.1)
+            .map(Arc::unwrap_or_clone)
+        {
             Ok(existing) if existing.get("subsets") == Some(&subsets) => {}
             Ok(mut existing) => {
                 existing["subsets"] = subsets;

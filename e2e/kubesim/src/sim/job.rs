@@ -1,6 +1,7 @@
 //! The Job controller: one pod at a time (parallelism and completions of 1), a new pod after each failure up
 //! to `backoffLimit` (default 6, no back-off delay), and the Complete or Failed condition at the end.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -46,7 +47,10 @@ impl Reconciler for JobController {
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let job_type = builtin(cluster, "batch", "jobs")?;
         let pod_type = builtin(cluster, "", "pods")?;
-        let job = cluster.get(&job_type, &key.0, &key.1).ok()?;
+        let job = cluster
+            .get(&job_type, &key.0, &key.1)
+            .ok()
+            .map(Arc::unwrap_or_clone)?;
         if is_terminating(&job)
             || condition_true(&job, "Complete")
             || condition_true(&job, "Failed")

@@ -2,6 +2,7 @@
 //! behaviour its annotations ask for (never ready, crash loop, image pull failure, run to completion).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -206,7 +207,7 @@ impl Reconciler for Kubelet {
 
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let rt = builtin(cluster, "", "pods")?;
-        let Ok(mut pod) = cluster.get(&rt, &key.0, &key.1) else {
+        let Ok(mut pod) = cluster.get(&rt, &key.0, &key.1).map(Arc::unwrap_or_clone) else {
             return None;
         };
         let uid = uid_of(&pod).to_string();
@@ -231,7 +232,7 @@ impl Reconciler for Kubelet {
             let mut options = as_controller("scheduler");
             options.field_manager = Some("kube-scheduler".into());
             match cluster.update(&rt, &key.0, &key.1, pod, Subresource::Main, &options) {
-                Ok(updated) => pod = updated,
+                Ok(updated) => pod = Arc::unwrap_or_clone(updated),
                 Err(_) => return Some(Duration::from_millis(100)),
             }
         }

@@ -1,6 +1,7 @@
 //! The ReplicaSet controller: creates and deletes pods to match `spec.replicas`, and reports replicas, fully
 //! labelled, ready and available (ready for `minReadySeconds`) pods and the observed generation in status.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -63,7 +64,10 @@ impl Reconciler for ReplicaSetController {
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let rs_type = builtin(cluster, "apps", "replicasets")?;
         let pod_type = builtin(cluster, "", "pods")?;
-        let rs = cluster.get(&rs_type, &key.0, &key.1).ok()?;
+        let rs = cluster
+            .get(&rs_type, &key.0, &key.1)
+            .ok()
+            .map(Arc::unwrap_or_clone)?;
         if is_terminating(&rs) {
             return None;
         }
@@ -96,7 +100,7 @@ impl Reconciler for ReplicaSetController {
                 metadata["ownerReferences"] = json!([controller_reference(&rs)]);
                 let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_default()});
                 if let Ok(created) = cluster.create(&pod_type, &key.0, pod, &options) {
-                    pods.push(created);
+                    pods.push(Arc::unwrap_or_clone(created));
                 }
             }
         } else if pods.len() > desired {
