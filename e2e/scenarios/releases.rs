@@ -262,6 +262,53 @@ fn rolling_back_to_the_stable_image_skips_the_steps() {
     );
 }
 
+/// Something else holds the name of the new revision's ReplicaSet: Argo counts a hash collision and
+/// creates the ReplicaSet under another name (reference 3.3). It must not claim to have created the
+/// one it could not, nor touch the other object.
+#[test]
+fn a_replica_set_name_taken_by_another_object_is_a_collision_and_the_release_goes_on() {
+    let (env, stable) = services_env("collision");
+    // Learn the yellow revision's name, then go back to blue and free that name.
+    let yellow = paused_at_first_step(&env, &stable, "argoproj/rollouts-demo:yellow");
+    set_image(&env, RO, "argoproj/rollouts-demo:blue");
+    wait_for_phase(&env, RO, "Healthy", Some(STEPS), SETTLE);
+    let taken = format!("{RO}-{yellow}");
+    env.kubectl_ok(&["delete", "replicaset", &taken, "--wait=true"]);
+    let squatter = env.dir.join("squatter.yaml");
+    std::fs::write(
+        &squatter,
+        format!(
+            "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: {taken}\nspec:\n  replicas: 0\n  \
+             selector:\n    matchLabels: {{app: squatter}}\n  template:\n    metadata:\n      labels: {{app: squatter}}\n    \
+             spec:\n      containers: [{{name: app, image: busybox}}]\n"
+        ),
+    )
+    .expect("write the squatter");
+    env.kubectl_ok(&["apply", "-f", squatter.to_str().unwrap_or_default()]);
+
+    set_image(&env, RO, "argoproj/rollouts-demo:yellow");
+    let ro = wait_for_phase(&env, RO, "Paused", Some(1), SETTLE);
+    assert_eq!(ro["status"]["collisionCount"], 1, "{}", ro["status"]);
+    let canary = ro["status"]["currentPodHash"].as_str().unwrap_or_default();
+    assert!(!canary.is_empty() && canary != yellow && canary != stable);
+    wait_rs(&env, RO, &[(&stable, (3, 3)), (canary, (1, 1))]);
+
+    let other = env.get_json(&["replicaset", &taken]);
+    assert!(other["metadata"]["ownerReferences"].is_null(), "{other}");
+    assert_eq!(other["spec"]["replicas"], 0);
+    let created_under_the_taken_name = env
+        .events(RO)
+        .iter()
+        .filter(|(reason, message)| {
+            reason == "NewReplicaSetCreated" && message.contains(&format!("{taken} "))
+        })
+        .count();
+    assert_eq!(
+        created_under_the_taken_name, 1,
+        "only the first release created it"
+    );
+}
+
 #[test]
 fn abort_retry_and_promote_record_argos_event_sequence() {
     const NAME: &str = "abort-retry";

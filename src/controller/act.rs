@@ -249,7 +249,7 @@ impl<'a> Actor<'a> {
         }
     }
 
-    async fn create_replica_set(&self, new: &NewReplicaSet) -> Result<(), Error> {
+    async fn create_replica_set(&mut self, new: &NewReplicaSet) -> Result<(), Error> {
         let rs = ReplicaSet {
             metadata: ObjectMeta {
                 name: Some(new.name.clone()),
@@ -279,10 +279,52 @@ impl<'a> Actor<'a> {
             .await
         {
             Ok(_) => Ok(()),
-            // Our cache had not seen it yet: the watch will deliver it and the next plan adopts it.
-            Err(kube::Error::Api(status)) if status.is_already_exists() => Ok(()),
+            Err(kube::Error::Api(status)) if status.is_already_exists() => {
+                self.name_taken(new).await
+            }
             Err(e) => Err(kube("create", format!("ReplicaSet {}", new.name))(e)),
         }
+    }
+
+    /// The name of the ReplicaSet being created is taken. Either our cache has not seen our own
+    /// ReplicaSet yet, or something else holds the name (reference 3.3). Nothing was created, so the
+    /// rest of the plan and its "created" events are dropped either way; on a collision the count in
+    /// the status is raised first, which changes the hash, and so the name, in the next plan.
+    async fn name_taken(&mut self, new: &NewReplicaSet) -> Result<(), Error> {
+        let existing = self
+            .api::<ReplicaSet>()
+            .get(&new.name)
+            .await
+            .map_err(kube("get", format!("ReplicaSet {}", new.name)))?;
+        if super::observe::is_the_new_replica_set(&existing, self.rollout) {
+            return Err(Error::CreatedElsewhere(new.name.clone()));
+        }
+        let count = self
+            .rollout
+            .status
+            .as_ref()
+            .and_then(|s| s.collision_count)
+            .unwrap_or(0)
+            .saturating_add(1);
+        self.ensure_leader()?;
+        let patch = json!({"metadata": {"resourceVersion": self.rollout_version}, "status": {"collisionCount": count}});
+        let updated = self
+            .api::<Rollout>()
+            .patch_status(
+                &self.rollout.name_any(),
+                &self.params,
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map_err(kube(
+                "patch",
+                format!("Rollout {} status", self.rollout.name_any()),
+            ))?;
+        self.moved_rollout_to(updated.resource_version().unwrap_or_default());
+        Err(Error::NameTaken {
+            name: new.name.clone(),
+            count,
+        })
     }
 
     async fn create_analysis_run(&self, new: &NewAnalysisRun) -> Result<(), Error> {

@@ -11,6 +11,18 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    /// The plan created a ReplicaSet that exists already: the cache has not seen it yet. The rest of the
+    /// plan, and its events, were made without it, so they are dropped and the Rollout is planned again.
+    #[error(
+        "ReplicaSet {0} already exists but is not in the controller's cache yet: planning again once the watch delivers it"
+    )]
+    CreatedElsewhere(String),
+    /// The plan's ReplicaSet name is taken by another object (a pod-template hash collision): the
+    /// collision count was raised, and the next plan picks another name.
+    #[error(
+        "ReplicaSet {name} exists and is not this Rollout's: counted as hash collision {count}, planning again under another name"
+    )]
+    NameTaken { name: String, count: i32 },
     /// Another controller instance holds the lease; this one must not write.
     #[error("not the leader: writes are left to the lease holder")]
     NotLeader,
@@ -37,6 +49,7 @@ impl Error {
                 ..
             } => "api",
             Error::Kube { .. } => "transport",
+            Error::CreatedElsewhere(_) | Error::NameTaken { .. } => "conflict",
             Error::NotLeader => "not_leader",
             Error::TrafficRoutingUnsupported => "traffic_routing_unsupported",
             Error::Encode(..) => "encode",
@@ -45,7 +58,14 @@ impl Error {
 
     /// A conflict means our cache is behind: try again as soon as the watch catches up.
     pub fn is_conflict(&self) -> bool {
-        matches!(self, Error::Kube { source: kube::Error::Api(status), .. } if status.is_conflict())
+        match self {
+            Error::Kube {
+                source: kube::Error::Api(status),
+                ..
+            } => status.is_conflict(),
+            Error::CreatedElsewhere(_) | Error::NameTaken { .. } => true,
+            _ => false,
+        }
     }
 }
 

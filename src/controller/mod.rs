@@ -538,7 +538,8 @@ fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Acti
         *n += 1;
         *n
     };
-    if error.is_conflict() {
+    // A conflict is the cache catching up and passes by itself; one that keeps coming is worth a warning.
+    if error.is_conflict() && attempts < 5 {
         tracing::debug!(
             namespace,
             rollout = name,

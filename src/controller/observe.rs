@@ -59,6 +59,31 @@ fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) ->
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
+/// Whether a ReplicaSet found under the name of the one a plan creates is that one (reference 3.3: Argo
+/// adopts a ReplicaSet that `rollout` controls and whose template is the rollout's, injected metadata
+/// aside). Anything else under that name is a hash collision.
+pub fn is_the_new_replica_set(existing: &ReplicaSet, rollout: &Rollout) -> bool {
+    let controlled = existing
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .any(|owner| {
+            owner.controller == Some(true) && Some(&owner.uid) == rollout.metadata.uid.as_ref()
+        });
+    let wanted = TemplateIdentity::of(
+        rollout
+            .spec
+            .template
+            .as_ref()
+            .unwrap_or(&Default::default()),
+        &[],
+        &[],
+    );
+    controlled
+        && CachedReplicaSet::reduce(existing).is_some_and(|cached| cached.state.template == wanted)
+}
+
 /// Keys of an ephemeral-metadata annotation (`{"labels": {...}, "annotations": {...}}`).
 fn ephemeral_keys(annotation: Option<&String>, field: &str) -> Vec<String> {
     annotation
@@ -291,5 +316,82 @@ fn collect_template_refs(value: &serde_json::Value, cluster_scope: bool, out: &m
             .iter()
             .for_each(|v| collect_template_refs(v, cluster_scope, out)),
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    const UID: &str = "3f0c7a52-0000-4000-8000-000000000001";
+
+    fn rollout() -> Rollout {
+        serde_json::from_value(json!({
+            "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+            "metadata": {"name": "shop", "namespace": "default", "uid": UID},
+            "spec": {
+                "selector": {"matchLabels": {"app": "shop"}},
+                "template": {
+                    "metadata": {"labels": {"app": "shop"}},
+                    "spec": {"containers": [{"name": "app", "image": "shop:v2"}]}
+                },
+                "strategy": {"canary": {}}
+            }
+        }))
+        .expect("rollout parses")
+    }
+
+    /// A ReplicaSet named as the plan names v2's, with the given owner uid and image.
+    fn replica_set(owner: Option<&str>, image: &str, hash_label: bool) -> ReplicaSet {
+        let mut labels = json!({"app": "shop"});
+        if hash_label {
+            labels[POD_TEMPLATE_HASH_LABEL] = json!("6b9d8c7f5");
+        }
+        let owners: Vec<_> = owner
+            .map(|uid| json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "shop", "uid": uid, "controller": true}))
+            .into_iter()
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": "shop-6b9d8c7f5", "namespace": "default", "labels": labels, "ownerReferences": owners},
+            "spec": {
+                "replicas": 0,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": image}]}
+                }
+            }
+        }))
+        .expect("replica set parses")
+    }
+
+    #[test]
+    fn a_replica_set_under_the_new_name_is_adopted_only_when_it_is_ours_with_our_template() {
+        let rollout = rollout();
+        assert!(is_the_new_replica_set(
+            &replica_set(Some(UID), "shop:v2", true),
+            &rollout
+        ));
+        // Someone else's, or nobody's: a hash collision.
+        assert!(!is_the_new_replica_set(
+            &replica_set(Some("another-uid"), "shop:v2", true),
+            &rollout
+        ));
+        assert!(!is_the_new_replica_set(
+            &replica_set(None, "shop:v2", true),
+            &rollout
+        ));
+        // Ours but with another template: a collision too.
+        assert!(!is_the_new_replica_set(
+            &replica_set(Some(UID), "shop:v1", true),
+            &rollout
+        ));
+        // Without the hash label it is not a ReplicaSet Ramp made.
+        assert!(!is_the_new_replica_set(
+            &replica_set(Some(UID), "shop:v2", false),
+            &rollout
+        ));
     }
 }
