@@ -296,7 +296,7 @@ impl<'a> Actor<'a> {
             .get(&new.name)
             .await
             .map_err(kube("get", format!("ReplicaSet {}", new.name)))?;
-        if super::observe::is_the_new_replica_set(&existing, self.rollout) {
+        if super::observe::is_the_new_replica_set(&existing, self.rollout, &new.pod_template_hash) {
             return Err(Error::CreatedElsewhere(new.name.clone()));
         }
         let count = self

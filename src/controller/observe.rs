@@ -59,10 +59,11 @@ fn created(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) ->
         .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// Whether a ReplicaSet found under the name of the one a plan creates is that one (reference 3.3: Argo
-/// adopts a ReplicaSet that `rollout` controls and whose template is the rollout's, injected metadata
-/// aside). Anything else under that name is a hash collision.
-pub fn is_the_new_replica_set(existing: &ReplicaSet, rollout: &Rollout) -> bool {
+/// Whether a ReplicaSet found under the name of the one a plan creates (for `hash`) is that one: this
+/// rollout controls it and it carries the hash, as the planner's own lookup of the new ReplicaSet decides
+/// (reference 3.3). Its template is not compared with the rollout's: the API server fills defaults into a
+/// ReplicaSet's pod template that the Rollout's lacks. Anything else under that name is a hash collision.
+pub fn is_the_new_replica_set(existing: &ReplicaSet, rollout: &Rollout, hash: &str) -> bool {
     let controlled = existing
         .metadata
         .owner_references
@@ -71,17 +72,13 @@ pub fn is_the_new_replica_set(existing: &ReplicaSet, rollout: &Rollout) -> bool 
         .any(|owner| {
             owner.controller == Some(true) && Some(&owner.uid) == rollout.metadata.uid.as_ref()
         });
-    let wanted = TemplateIdentity::of(
-        rollout
-            .spec
-            .template
-            .as_ref()
-            .unwrap_or(&Default::default()),
-        &[],
-        &[],
-    );
-    controlled
-        && CachedReplicaSet::reduce(existing).is_some_and(|cached| cached.state.template == wanted)
+    let carries_hash = existing
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|labels| labels.get(POD_TEMPLATE_HASH_LABEL))
+        .is_some_and(|label| label == hash);
+    controlled && carries_hash
 }
 
 /// Keys of an ephemeral-metadata annotation (`{"labels": {...}, "annotations": {...}}`).
@@ -326,6 +323,7 @@ mod tests {
     use super::*;
 
     const UID: &str = "3f0c7a52-0000-4000-8000-000000000001";
+    const HASH: &str = "6b9d8c7f5";
 
     fn rollout() -> Rollout {
         serde_json::from_value(json!({
@@ -347,7 +345,7 @@ mod tests {
     fn replica_set(owner: Option<&str>, image: &str, hash_label: bool) -> ReplicaSet {
         let mut labels = json!({"app": "shop"});
         if hash_label {
-            labels[POD_TEMPLATE_HASH_LABEL] = json!("6b9d8c7f5");
+            labels[POD_TEMPLATE_HASH_LABEL] = json!(HASH);
         }
         let owners: Vec<_> = owner
             .map(|uid| json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "name": "shop", "uid": uid, "controller": true}))
@@ -368,30 +366,40 @@ mod tests {
     }
 
     #[test]
-    fn a_replica_set_under_the_new_name_is_adopted_only_when_it_is_ours_with_our_template() {
+    fn a_replica_set_under_the_new_name_is_adopted_only_when_it_is_ours_with_our_hash() {
         let rollout = rollout();
-        assert!(is_the_new_replica_set(
-            &replica_set(Some(UID), "shop:v2", true),
-            &rollout
-        ));
+        let ours = replica_set(Some(UID), "shop:v2", true);
+        assert!(is_the_new_replica_set(&ours, &rollout, HASH));
+        // The API server's defaults in its template do not make it someone else's.
+        let mut defaulted = ours.clone();
+        if let Some(container) = defaulted
+            .spec
+            .as_mut()
+            .and_then(|spec| spec.template.as_mut())
+            .and_then(|template| template.spec.as_mut())
+            .and_then(|pod| pod.containers.first_mut())
+        {
+            container.image_pull_policy = Some("IfNotPresent".into());
+            container.termination_message_path = Some("/dev/termination-log".into());
+        }
+        assert!(is_the_new_replica_set(&defaulted, &rollout, HASH));
         // Someone else's, or nobody's: a hash collision.
         assert!(!is_the_new_replica_set(
             &replica_set(Some("another-uid"), "shop:v2", true),
-            &rollout
+            &rollout,
+            HASH
         ));
         assert!(!is_the_new_replica_set(
             &replica_set(None, "shop:v2", true),
-            &rollout
+            &rollout,
+            HASH
         ));
-        // Ours but with another template: a collision too.
-        assert!(!is_the_new_replica_set(
-            &replica_set(Some(UID), "shop:v1", true),
-            &rollout
-        ));
-        // Without the hash label it is not a ReplicaSet Ramp made.
+        // Ours, for another hash or without one: not the ReplicaSet this plan creates.
+        assert!(!is_the_new_replica_set(&ours, &rollout, "5f4e3d2c1"));
         assert!(!is_the_new_replica_set(
             &replica_set(Some(UID), "shop:v2", false),
-            &rollout
+            &rollout,
+            HASH
         ));
     }
 }
