@@ -307,20 +307,8 @@ impl<'a> Actor<'a> {
             .unwrap_or(0)
             .saturating_add(1);
         self.ensure_leader()?;
-        let patch = json!({"metadata": {"resourceVersion": self.rollout_version}, "status": {"collisionCount": count}});
-        let updated = self
-            .api::<Rollout>()
-            .patch_status(
-                &self.rollout.name_any(),
-                &self.params,
-                &Patch::Merge(&patch),
-            )
-            .await
-            .map_err(kube(
-                "patch",
-                format!("Rollout {} status", self.rollout.name_any()),
-            ))?;
-        self.moved_rollout_to(updated.resource_version().unwrap_or_default());
+        self.patch_rollout_status(json!({"collisionCount": count}))
+            .await?;
         Err(Error::NameTaken {
             name: new.name.clone(),
             count,
@@ -375,7 +363,14 @@ impl<'a> Actor<'a> {
             return Ok(());
         };
         self.ensure_leader()?;
-        let patch = json!({"metadata": {"resourceVersion": self.rollout_version}, "status": diff});
+        self.patch_rollout_status(diff).await
+    }
+
+    /// Merge-patches the Rollout's `/status` with `status`, conditioned on the version this reconcile
+    /// holds, and moves on to the version it makes.
+    async fn patch_rollout_status(&mut self, status: Value) -> Result<(), Error> {
+        let patch =
+            json!({"metadata": {"resourceVersion": self.rollout_version}, "status": status});
         let updated = self
             .api::<Rollout>()
             .patch_status(
