@@ -48,14 +48,7 @@ fn the_plan_that_creates_the_new_replica_set_starts_the_release_and_the_next_one
     let old_hash = status(&world).stable_rs;
     world.set_image("demo:green");
     let created = world.reconcile();
-    let new_hash = created
-        .ops
-        .iter()
-        .find_map(|op| match op {
-            ramp::plan::Op::CreateReplicaSet(new) => Some(new.pod_template_hash.clone()),
-            _ => None,
-        })
-        .expect("a ReplicaSet is created");
+    let new_hash = created_hash(&created).expect("a ReplicaSet is created");
     assert!(
         !created
             .ops
@@ -159,6 +152,14 @@ fn promote_full_skips_remaining_steps() {
 // The reference's basic canary (reference 4.2-4.14), one behaviour per test.
 
 const TICK: SignedDuration = SignedDuration::from_millis(250);
+
+/// The pod-template hash of the ReplicaSet `plan` creates, if it creates one.
+fn created_hash(plan: &ramp::plan::Plan) -> Option<String> {
+    plan.ops.iter().find_map(|op| match op {
+        ramp::plan::Op::CreateReplicaSet(new) => Some(new.pod_template_hash.clone()),
+        _ => None,
+    })
+}
 
 fn ms(n: i64) -> SignedDuration {
     SignedDuration::from_millis(n)
@@ -398,14 +399,7 @@ fn a_new_image_mid_canary_drains_the_intermediate_version_and_restarts_the_steps
 
     world.set_image("demo:yellow");
     let plan = world.reconcile(); // creates V3 and resets the release: no scaling in this plan
-    let v3 = plan
-        .ops
-        .iter()
-        .find_map(|op| match op {
-            ramp::plan::Op::CreateReplicaSet(new) => Some(new.pod_template_hash.clone()),
-            _ => None,
-        })
-        .expect("V3 is created");
+    let v3 = created_hash(&plan).expect("V3 is created");
     assert!(v3 != v1 && v3 != v2);
     assert!(
         !plan
