@@ -132,9 +132,8 @@ fn condition(existing: &Value, type_: &str, status: bool) -> Value {
 }
 
 fn desired_status(pod: &Value, state: &ContainerState, ip: &str) -> Value {
-    let existing_status = pod.get("status").cloned().unwrap_or_default();
-    let started = existing_status
-        .get("startTime")
+    let started = pod
+        .pointer("/status/startTime")
         .cloned()
         .unwrap_or_else(|| json!(now()));
     let (phase, ready) = match state {
@@ -207,7 +206,8 @@ impl Reconciler for Kubelet {
 
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let rt = builtin(cluster, "", "pods")?;
-        let Ok(mut pod) = cluster.get(&rt, &key.0, &key.1).map(Arc::unwrap_or_clone) else {
+        // Shared with the store: copied only when the kubelet writes it.
+        let Ok(mut pod) = cluster.get(&rt, &key.0, &key.1) else {
             return None;
         };
         let uid = uid_of(&pod).to_string();
@@ -228,23 +228,25 @@ impl Reconciler for Kubelet {
             None => self.pod_ip(),
         };
         if pod.pointer("/spec/nodeName").is_none() {
-            pod["spec"]["nodeName"] = json!(NODE);
+            let mut scheduled = Arc::unwrap_or_clone(pod);
+            scheduled["spec"]["nodeName"] = json!(NODE);
             let mut options = as_controller("scheduler");
             options.field_manager = Some("kube-scheduler".into());
-            match cluster.update(&rt, &key.0, &key.1, pod, Subresource::Main, &options) {
-                Ok(updated) => pod = Arc::unwrap_or_clone(updated),
+            match cluster.update(&rt, &key.0, &key.1, scheduled, Subresource::Main, &options) {
+                Ok(updated) => pod = updated,
                 Err(_) => return Some(Duration::from_millis(100)),
             }
         }
         let status = desired_status(&pod, &state, &ip);
         if pod.get("status") != Some(&status) {
-            pod["status"] = status;
+            let mut updated = Arc::unwrap_or_clone(pod);
+            updated["status"] = status;
             if cluster
                 .update(
                     &rt,
                     &key.0,
                     &key.1,
-                    pod,
+                    updated,
                     Subresource::Status,
                     &as_controller(self.name()),
                 )

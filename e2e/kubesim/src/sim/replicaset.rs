@@ -64,23 +64,20 @@ impl Reconciler for ReplicaSetController {
     fn reconcile(&mut self, cluster: &Cluster, key: &ObjectKey) -> Option<Duration> {
         let rs_type = builtin(cluster, "apps", "replicasets")?;
         let pod_type = builtin(cluster, "", "pods")?;
-        let rs = cluster
-            .get(&rs_type, &key.0, &key.1)
-            .ok()
-            .map(Arc::unwrap_or_clone)?;
+        // Shared with the store: read only, copied once when its status is written.
+        let rs = cluster.get(&rs_type, &key.0, &key.1).ok()?;
         if is_terminating(&rs) {
             return None;
         }
         let selector =
             LabelSelector::from_json(rs.pointer("/spec/selector").unwrap_or(&Value::Null)).ok()?;
         let uid = uid_of(&rs).to_string();
-        let mut pods: Vec<Value> = cluster
+        let mut pods: Vec<Arc<Value>> = cluster
             .dependents(&uid)
-            .iter()
+            .into_iter()
             .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Pod"))
             .filter(|p| controller_of(p, "ReplicaSet").is_some_and(|(_, owner)| owner == uid))
             .filter(|p| !is_terminating(p) && !matches!(pod_phase(p), "Succeeded" | "Failed"))
-            .map(|p| (**p).clone())
             .collect();
         let desired = rs
             .pointer("/spec/replicas")
@@ -100,7 +97,7 @@ impl Reconciler for ReplicaSetController {
                 metadata["ownerReferences"] = json!([controller_reference(&rs)]);
                 let pod = json!({"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec").cloned().unwrap_or_default()});
                 if let Ok(created) = cluster.create(&pod_type, &key.0, pod, &options) {
-                    pods.push(Arc::unwrap_or_clone(created));
+                    pods.push(created);
                 }
             }
         } else if pods.len() > desired {
@@ -116,7 +113,7 @@ impl Reconciler for ReplicaSetController {
                     ),
                 )
             });
-            let surplus: Vec<Value> = pods.drain(..pods.len() - desired).collect();
+            let surplus: Vec<Arc<Value>> = pods.drain(..pods.len() - desired).collect();
             for pod in surplus {
                 let name = pod
                     .pointer("/metadata/name")
@@ -129,7 +126,11 @@ impl Reconciler for ReplicaSetController {
             .pointer("/spec/minReadySeconds")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
-        let ready: Vec<&Value> = pods.iter().filter(|p| is_pod_ready(p)).collect();
+        let ready: Vec<&Value> = pods
+            .iter()
+            .map(|p| p.as_ref())
+            .filter(|p| is_pod_ready(p))
+            .collect();
         let available = ready
             .iter()
             .filter(|p| ready_for(p).is_some_and(|s| s >= min_ready))
@@ -155,7 +156,7 @@ impl Reconciler for ReplicaSetController {
             status["conditions"] = conditions.clone();
         }
         if rs.get("status") != Some(&status) {
-            let mut updated = rs.clone();
+            let mut updated = Arc::unwrap_or_clone(rs);
             updated["status"] = status;
             if cluster
                 .update(
