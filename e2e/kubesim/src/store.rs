@@ -3,7 +3,7 @@
 //! The store knows nothing of API semantics; `apiserver` decides what to write.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -41,9 +41,17 @@ pub struct Change {
     /// The object as stored before this change (none for a creation), so that a watch with a selector can tell
     /// an object entering or leaving its selection.
     pub previous: Option<Arc<Value>>,
+    /// `object` as JSON, written once for every watch that serves it as stored rather than once per watch.
+    encoded: OnceLock<Vec<u8>>,
 }
 
 impl Change {
+    /// The object serialised as JSON; the first watch to send it pays for the serialisation.
+    pub fn encoded(&self) -> &[u8] {
+        self.encoded
+            .get_or_init(|| serde_json::to_vec(self.object.as_ref()).unwrap_or_default())
+    }
+
     pub fn namespace(&self) -> &str {
         namespace_of(&self.object)
     }
@@ -80,6 +88,11 @@ pub fn owner_uids(obj: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// How many changes a feed holds for a slow reader before it lags (and its watch is closed).
+fn feed_capacity(history_limit: usize) -> usize {
+    history_limit.clamp(1024, 1 << 16)
+}
+
 pub struct Store {
     rv: u64,
     collections: HashMap<StorageKey, BTreeMap<ObjectKey, Arc<Value>>>,
@@ -88,11 +101,14 @@ pub struct Store {
     history: VecDeque<Arc<Change>>,
     history_limit: usize,
     changes: broadcast::Sender<Arc<Change>>,
+    /// One feed per resource for watches, so a change wakes only the watches of its resource (on the one
+    /// feed of all changes, every watch woke for every change, though each watches one resource).
+    feeds: HashMap<StorageKey, broadcast::Sender<Arc<Change>>>,
 }
 
 impl Store {
     pub fn new(history_limit: usize) -> Store {
-        let (changes, _) = broadcast::channel(history_limit.clamp(1024, 1 << 16));
+        let (changes, _) = broadcast::channel(feed_capacity(history_limit));
         Store {
             rv: 1,
             collections: HashMap::new(),
@@ -101,6 +117,7 @@ impl Store {
             history: VecDeque::new(),
             history_limit,
             changes,
+            feeds: HashMap::new(),
         }
     }
 
@@ -121,8 +138,18 @@ impl Store {
             .unwrap_or(self.rv)
     }
 
+    /// Every change from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
         self.changes.subscribe()
+    }
+
+    /// The changes of one resource from now on.
+    pub fn subscribe_to(&mut self, resource: &StorageKey) -> broadcast::Receiver<Arc<Change>> {
+        let capacity = feed_capacity(self.history_limit);
+        self.feeds
+            .entry(resource.clone())
+            .or_insert_with(|| broadcast::channel(capacity).0)
+            .subscribe()
     }
 
     /// Changes after `rv`, oldest first.
@@ -210,12 +237,16 @@ impl Store {
             resource: resource.clone(),
             object,
             previous,
+            encoded: OnceLock::new(),
         });
         self.history.push_back(change.clone());
         while self.history.len() > self.history_limit {
             self.history.pop_front();
         }
         // Nobody listening is fine: the change stays in the history.
+        if let Some(feed) = self.feeds.get(resource) {
+            let _ = feed.send(change.clone());
+        }
         let _ = self.changes.send(change);
     }
 
@@ -245,5 +276,50 @@ impl Store {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn key(plural: &str) -> StorageKey {
+        StorageKey {
+            group: String::new(),
+            plural: plural.into(),
+        }
+    }
+
+    fn object(name: &str, rv: u64) -> Value {
+        json!({"metadata": {"name": name, "namespace": "default", "resourceVersion": rv.to_string()}})
+    }
+
+    #[test]
+    fn a_resource_feed_carries_its_own_changes_and_the_common_feed_all_of_them() {
+        let mut store = Store::new(100);
+        let mut pods = store.subscribe_to(&key("pods"));
+        let mut all = store.subscribe();
+        let rv = store.next_rv();
+        store.put(&key("services"), object("web", rv), rv);
+        let rv = store.next_rv();
+        store.put(&key("pods"), object("web-1", rv), rv);
+
+        let change = pods.try_recv().expect("the pod's change");
+        assert_eq!(name_of(&change.object), "web-1");
+        assert!(
+            pods.try_recv().is_err(),
+            "no service change on the pods feed"
+        );
+        assert_eq!(name_of(&all.try_recv().expect("service").object), "web");
+        assert_eq!(name_of(&all.try_recv().expect("pod").object), "web-1");
+        assert_eq!(
+            change.encoded(),
+            serde_json::to_vec(change.object.as_ref())
+                .unwrap()
+                .as_slice(),
+            "the shared encoding is the object's JSON"
+        );
     }
 }

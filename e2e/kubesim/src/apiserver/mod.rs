@@ -272,10 +272,10 @@ impl Cluster {
         options: &WatchOptions,
     ) -> Result<WatchStart, ApiError> {
         let filter = Filter::new(rt, namespace, &options.list)?;
-        let state = self.lock();
-        let feed = state.store.subscribe();
-        let now = state.store.resource_version();
+        let mut state = self.lock();
         let resource = rt.storage_key();
+        let feed = state.store.subscribe_to(&resource);
+        let now = state.store.resource_version();
         let initial = match options.resource_version.filter(|rv| *rv > 0) {
             Some(rv) if rv < state.store.oldest_resumable() => {
                 return Err(ApiError::gone(format!(

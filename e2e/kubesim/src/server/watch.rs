@@ -94,6 +94,21 @@ impl Writer {
         })
         .unwrap_or_default();
         line.push(b'\n');
+        self.deliver(line).await
+    }
+
+    /// Writes one event line around an object serialised already (shared by every watch of the change).
+    async fn send_encoded(&mut self, event: &str, object: &[u8]) -> bool {
+        let mut line = Vec::with_capacity(object.len() + 32);
+        line.extend_from_slice(b"{\"type\":\"");
+        line.extend_from_slice(event.as_bytes());
+        line.extend_from_slice(b"\",\"object\":");
+        line.extend_from_slice(object);
+        line.extend_from_slice(b"}\n");
+        self.deliver(line).await
+    }
+
+    async fn deliver(&mut self, line: Vec<u8>) -> bool {
         if self.tx.send(Ok(Bytes::from(line))).await.is_err() {
             return false;
         }
@@ -162,10 +177,16 @@ async fn run(
                     let seen = (change.resource == resource)
                         .then(|| filter.event_for(&change))
                         .flatten();
-                    if let Some((event, object)) = seen
-                        && !writer.event(event.as_str(), &served(&rt, &object)).await
-                    {
-                        return;
+                    if let Some((event, object)) = seen {
+                        let object = served(&rt, &object);
+                        let sent = if Arc::ptr_eq(&object, &change.object) && writer.table.is_none() {
+                            writer.send_encoded(event.as_str(), change.encoded()).await
+                        } else {
+                            writer.event(event.as_str(), &object).await
+                        };
+                        if !sent {
+                            return;
+                        }
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
