@@ -12,7 +12,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-use crate::api::{AnalysisPhase, Rollout};
+use crate::api::{AnalysisPhase, Rollout, RolloutStatus};
 use crate::plan::Event;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -270,7 +270,8 @@ impl Metrics {
 
     pub fn observe_rollout(&self, rollout: &Rollout) {
         let key = labels(rollout);
-        let status = rollout.status.clone().unwrap_or_default();
+        let no_status = RolloutStatus::default();
+        let status = rollout.status.as_ref().unwrap_or(&no_status);
         let strategy = if rollout.spec.strategy.blue_green.is_some() {
             "blueGreen"
         } else {
