@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::{Event as KubeEvent, EventSource, ObjectReference};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta, Time};
-use kube::api::{Api, PostParams};
+use kube::api::PostParams;
 use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 
@@ -131,12 +131,21 @@ fn writer_for(namespace: &str, name: &str) -> usize {
 }
 
 async fn post(client: &Client, event: KubeEvent) {
-    let namespace = event.metadata.namespace.clone().unwrap_or_default();
-    let api: Api<KubeEvent> = Api::namespaced(client.clone(), &namespace);
-    if let Err(e) = api.create(&PostParams::default(), &event).await {
+    if let Err(e) = create(client, &event).await {
         let reason = event.reason.as_deref().unwrap_or_default();
         tracing::warn!(%reason, error = %e, "cannot record event");
     }
+}
+
+/// Creates the Event and ignores the answer's body: nothing reads the created Event, and decoding it
+/// was about a fifth of what posting cost.
+async fn create(client: &Client, event: &KubeEvent) -> Result<(), kube::Error> {
+    let namespace = event.metadata.namespace.as_deref().unwrap_or_default();
+    let body = serde_json::to_vec(event).map_err(kube::Error::SerdeError)?;
+    let request = kube::core::Request::new(KubeEvent::url_path(&(), Some(namespace)))
+        .create(&PostParams::default(), body)
+        .map_err(kube::Error::BuildRequest)?;
+    client.request_text(request).await.map(drop)
 }
 
 #[cfg(test)]
