@@ -281,39 +281,32 @@ pub fn observe(rollout: &Rollout, caches: &Caches) -> Observation {
 
 /// Names of the (cluster) AnalysisTemplates a Rollout refers to, from steps, background and blue-green analysis.
 pub fn referenced_templates(rollout: &Rollout, cluster_scope: bool) -> Vec<String> {
-    let value = serde_json::to_value(&rollout.spec.strategy).unwrap_or_default();
-    let mut names = Vec::new();
-    collect_template_refs(&value, cluster_scope, &mut names);
+    let strategy = &rollout.spec.strategy;
+    let canary = strategy.canary.as_ref();
+    let background = canary
+        .and_then(|c| c.analysis.as_ref())
+        .map(|b| &b.analysis);
+    let steps = canary
+        .and_then(|c| c.steps.as_deref())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|step| step.analysis.as_ref());
+    let blue_green = strategy.blue_green.as_ref().into_iter().flat_map(|b| {
+        [&b.pre_promotion_analysis, &b.post_promotion_analysis]
+            .into_iter()
+            .flatten()
+    });
+    let mut names: Vec<String> = background
+        .into_iter()
+        .chain(steps)
+        .chain(blue_green)
+        .flat_map(|analysis| &analysis.templates)
+        .filter(|template| template.cluster_scope == cluster_scope)
+        .map(|template| template.template_name.clone())
+        .collect();
     names.sort();
     names.dedup();
     names
-}
-
-fn collect_template_refs(value: &serde_json::Value, cluster_scope: bool, out: &mut Vec<String>) {
-    match value {
-        serde_json::Value::Object(map) => {
-            if let Some(templates) = map.get("templates").and_then(|t| t.as_array()) {
-                for t in templates {
-                    let is_cluster = t
-                        .get("clusterScope")
-                        .and_then(|c| c.as_bool())
-                        .unwrap_or(false);
-                    if is_cluster == cluster_scope
-                        && let Some(name) = t.get("templateName").and_then(|n| n.as_str())
-                    {
-                        out.push(name.to_string());
-                    }
-                }
-            }
-            for v in map.values() {
-                collect_template_refs(v, cluster_scope, out);
-            }
-        }
-        serde_json::Value::Array(items) => items
-            .iter()
-            .for_each(|v| collect_template_refs(v, cluster_scope, out)),
-        _ => {}
-    }
 }
 
 #[cfg(test)]
@@ -363,6 +356,43 @@ mod tests {
             }
         }))
         .expect("replica set parses")
+    }
+
+    #[test]
+    fn templates_are_named_from_background_step_and_blue_green_analyses_by_scope() {
+        let with_strategy = |strategy: serde_json::Value| {
+            let mut value = serde_json::to_value(rollout()).expect("rollout serialises");
+            value["spec"]["strategy"] = strategy;
+            serde_json::from_value::<Rollout>(value).expect("rollout parses")
+        };
+        let refs = |names: &[(&str, bool)]| {
+            let templates: Vec<_> = names
+                .iter()
+                .map(|(name, cluster)| json!({"templateName": name, "clusterScope": cluster}))
+                .collect();
+            json!({"templates": templates})
+        };
+        let canary = with_strategy(json!({"canary": {
+            "analysis": refs(&[("error-rate", false), ("global", true)]),
+            "steps": [
+                {"setWeight": 20},
+                {"analysis": refs(&[("latency", false), ("error-rate", false)])},
+                {"experiment": {"templates": [{"name": "baseline", "specRef": "stable"}]}},
+            ],
+        }}));
+        assert_eq!(
+            referenced_templates(&canary, false),
+            ["error-rate", "latency"]
+        );
+        assert_eq!(referenced_templates(&canary, true), ["global"]);
+        let blue_green = with_strategy(json!({"blueGreen": {
+            "activeService": "active",
+            "prePromotionAnalysis": refs(&[("smoke", false)]),
+            "postPromotionAnalysis": refs(&[("soak", true), ("smoke", false)]),
+        }}));
+        assert_eq!(referenced_templates(&blue_green, false), ["smoke"]);
+        assert_eq!(referenced_templates(&blue_green, true), ["soak"]);
+        assert!(referenced_templates(&rollout(), false).is_empty());
     }
 
     #[test]
