@@ -77,8 +77,11 @@ struct Args {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("RAMP_LOG")
         .unwrap_or_else(|_| "info,kube=warn".into());
+    // Colours only on a terminal: a pod's log (or a file) would show their escape codes as text.
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Plain => builder.init(),
