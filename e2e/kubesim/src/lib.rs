@@ -12,6 +12,7 @@
 
 pub mod apiserver;
 pub mod faults;
+pub mod json;
 pub mod prometheus;
 pub mod registry;
 pub mod schema;

@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::json::At;
+
 /// Where kubesim serves its traffic counters in Prometheus text format.
 pub const TRAFFIC_METRICS_PATH: &str = "/kubesim/traffic/metrics";
 
@@ -88,7 +90,7 @@ impl Prometheus {
             return None;
         }
         let answer: Value = serde_json::from_str(&body).ok()?;
-        answer.pointer("/data/result")?.as_array().cloned()
+        answer.at("/data/result")?.as_array().cloned()
     }
 }
 

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::write::{current, ensure_metadata, now_rfc3339};
 use super::{ApiError, Cluster, ListOptions, State, kinds, object_key};
+use crate::json::At;
 use crate::registry::{ResourceType, StorageKey};
 use crate::store::{ObjectKey, name_of, owner_uids, uid_of};
 
@@ -24,7 +25,7 @@ pub struct DeleteOptions {
 impl DeleteOptions {
     /// Reads a `DeleteOptions` body (may be empty) and the `propagationPolicy`/`dryRun` query parameters.
     pub fn from_body(body: &Value) -> DeleteOptions {
-        let str_at = |p: &str| body.pointer(p).and_then(Value::as_str).map(str::to_string);
+        let str_at = |p: &str| body.at(p).and_then(Value::as_str).map(str::to_string);
         DeleteOptions {
             precondition_uid: str_at("/preconditions/uid"),
             precondition_resource_version: str_at("/preconditions/resourceVersion"),
@@ -235,7 +236,7 @@ fn has_live_owner(state: &State, dependent: &Value, except: &str) -> bool {
                 .store
                 .locate_uid(uid)
                 .and_then(|(resource, key)| state.store.get(resource, key))
-                .is_some_and(|owner| owner.pointer("/metadata/deletionTimestamp").is_none())
+                .is_some_and(|owner| owner.at("/metadata/deletionTimestamp").is_none())
     })
 }
 
@@ -248,10 +249,10 @@ fn finish_foreground(state: &mut State, owner_uid: &str) {
         return;
     };
     let waiting = owner
-        .pointer("/metadata/finalizers")
+        .at("/metadata/finalizers")
         .and_then(Value::as_array)
         .is_some_and(|f| f.iter().any(|f| f == FOREGROUND_DELETION));
-    if !waiting || owner.pointer("/metadata/deletionTimestamp").is_none() {
+    if !waiting || owner.at("/metadata/deletionTimestamp").is_none() {
         return;
     }
     let blocked = state
@@ -288,7 +289,7 @@ fn finish_foreground(state: &mut State, owner_uid: &str) {
 /// Whether a dependent's reference to this owner has `blockOwnerDeletion: true`.
 fn blocks(dependent: &Value, owner_uid: &str) -> bool {
     dependent
-        .pointer("/metadata/ownerReferences")
+        .at("/metadata/ownerReferences")
         .and_then(Value::as_array)
         .is_some_and(|refs| {
             refs.iter().any(|r| {

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 
 use super::write::{ensure_metadata, now_rfc3339};
 use super::{ApiError, State, defaults, delete};
+use crate::json::At;
 use crate::registry::{self, ResourceType, StorageKey};
 use crate::store::name_of;
 
@@ -43,7 +44,7 @@ pub(super) fn on_create(
         let meta = ensure_metadata(body);
         let labels = meta.entry("labels").or_insert_with(|| json!({}));
         labels["kubernetes.io/metadata.name"] = json!(name);
-        if body.pointer("/spec/finalizers").is_none() {
+        if body.at("/spec/finalizers").is_none() {
             body["spec"]["finalizers"] = json!(["kubernetes"]);
         }
         body["status"] = json!({"phase": "Active"});
@@ -67,7 +68,7 @@ pub(super) fn on_update(
     validate_job(rt, desired)?;
     if is(rt, "", "Service") {
         for field in ["clusterIP", "clusterIPs"] {
-            if let Some(ip) = existing.pointer(&format!("/spec/{field}")) {
+            if let Some(ip) = existing.at(&format!("/spec/{field}")) {
                 desired["spec"][field] = ip.clone();
             }
         }
@@ -92,12 +93,12 @@ pub(super) fn after_write(state: &mut State, rt: &ResourceType, stored: &Value) 
 pub(super) fn after_delete(state: &mut State, rt: &ResourceType, deleted: &Value) {
     if is(rt, "apiextensions.k8s.io", "CustomResourceDefinition") {
         let group = deleted
-            .pointer("/spec/group")
+            .at("/spec/group")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
         let plural = deleted
-            .pointer("/spec/names/plural")
+            .at("/spec/names/plural")
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
@@ -114,7 +115,7 @@ fn validate_job(rt: &ResourceType, job: &Value) -> Result<(), ApiError> {
         return Ok(());
     }
     let policy = job
-        .pointer("/spec/template/spec/restartPolicy")
+        .at("/spec/template/spec/restartPolicy")
         .and_then(Value::as_str)
         .unwrap_or("");
     if matches!(policy, "OnFailure" | "Never") {
@@ -169,7 +170,7 @@ fn crd_status(rt: &ResourceType, body: &mut Value) -> Result<(), ApiError> {
         )
     })?;
     let stored: Vec<String> = body
-        .pointer("/spec/versions")
+        .at("/spec/versions")
         .and_then(Value::as_array)
         .map(|v| {
             v.iter()
@@ -192,7 +193,7 @@ fn crd_status(rt: &ResourceType, body: &mut Value) -> Result<(), ApiError> {
     let now = now_rfc3339();
     let condition = |type_: &str, reason: &str, message: &str| json!({"type": type_, "status": "True", "lastTransitionTime": now, "reason": reason, "message": message});
     body["status"] = json!({
-        "acceptedNames": body.pointer("/spec/names").cloned().unwrap_or_else(|| json!({})),
+        "acceptedNames": body.at("/spec/names").cloned().unwrap_or_else(|| json!({})),
         "conditions": [
             condition("NamesAccepted", "NoConflicts", "no conflicts found"),
             condition("Established", "InitialNamesAccepted", "the initial names have been accepted"),

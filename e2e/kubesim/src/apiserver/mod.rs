@@ -18,6 +18,7 @@ pub use delete::DeleteOptions;
 pub use error::ApiError;
 pub use write::{PatchType, Subresource, WriteOptions};
 
+use crate::json::At;
 use crate::registry::{Registry, ResourceType};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Change, EventType, ObjectKey, Store};
@@ -113,7 +114,7 @@ impl Filter {
             return false;
         }
         self.labels
-            .matches(obj.pointer("/metadata/labels").unwrap_or(&Value::Null))
+            .matches(obj.at("/metadata/labels").unwrap_or(&Value::Null))
             && self.fields.matches(obj)
     }
 }

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use crate::json::At;
 use crate::registry::ResourceType;
 use crate::selector::{label_value_errors, qualified_name_errors};
 use crate::store::name_of;
@@ -43,11 +44,11 @@ pub(super) fn validate_update(
     existing: &Value,
     desired: &Value,
 ) -> Result<(), ApiError> {
-    if existing.pointer("/metadata/deletionTimestamp").is_none() {
+    if existing.at("/metadata/deletionTimestamp").is_none() {
         return Ok(());
     }
     let finalizers = |obj: &Value| -> Vec<String> {
-        obj.pointer("/metadata/finalizers")
+        obj.at("/metadata/finalizers")
             .and_then(Value::as_array)
             .map(|f| {
                 f.iter()
@@ -93,7 +94,7 @@ fn string_map(
     obj: &Value,
     field: &str,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    let Some(value) = obj.pointer(&format!("/metadata/{field}")) else {
+    let Some(value) = obj.at(&format!("/metadata/{field}")) else {
         return Ok(Vec::new());
     };
     let undecodable = |found: &Value| {

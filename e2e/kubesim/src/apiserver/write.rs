@@ -7,6 +7,7 @@ use std::sync::Arc;
 use serde_json::{Map, Value, json};
 
 use super::{ApiError, Cluster, State, kinds, object_key, object_meta, served};
+use crate::json::At;
 use crate::registry::ResourceType;
 use crate::selector::LabelSelector;
 use crate::store::{name_of, namespace_of};
@@ -211,7 +212,7 @@ fn update_locked(
         )));
     }
     let requested_rv = body
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
     if requested_rv.is_empty() && rt.custom && sub == Subresource::Main {
@@ -253,7 +254,7 @@ fn patch_existing(
         patch_type,
     )?;
     let requested_rv = patched
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
     check_resource_version(rt, name, existing, requested_rv)?;
@@ -292,7 +293,7 @@ fn check_resource_version(
     requested: &str,
 ) -> Result<(), ApiError> {
     let actual = existing
-        .pointer("/metadata/resourceVersion")
+        .at("/metadata/resourceVersion")
         .and_then(Value::as_str)
         .unwrap_or("");
     if !requested.is_empty() && requested != actual {
@@ -690,7 +691,7 @@ fn apply_subresource(
                 .as_ref()
                 .ok_or_else(|| ApiError::method_not_supported(rt, "scale"))?;
             let replicas = body
-                .pointer("/spec/replicas")
+                .at("/spec/replicas")
                 .and_then(Value::as_i64)
                 .ok_or_else(|| ApiError::bad_request("spec.replicas: Required value"))?;
             if replicas < 0 {
@@ -877,9 +878,9 @@ pub(super) fn commit_update(
         }
         return Ok(Arc::new(desired));
     }
-    let finished_deleting = desired.pointer("/metadata/deletionTimestamp").is_some()
+    let finished_deleting = desired.at("/metadata/deletionTimestamp").is_some()
         && desired
-            .pointer("/metadata/finalizers")
+            .at("/metadata/finalizers")
             .and_then(Value::as_array)
             .is_none_or(|f| f.is_empty());
     let rv = state.store.next_rv();
@@ -1005,13 +1006,13 @@ mod tests {
     }
 
     fn rv(obj: &Value) -> &str {
-        obj.pointer("/metadata/resourceVersion")
+        obj.at("/metadata/resourceVersion")
             .and_then(Value::as_str)
             .unwrap()
     }
 
     fn generation(obj: &Value) -> i64 {
-        obj.pointer("/metadata/generation")
+        obj.at("/metadata/generation")
             .and_then(Value::as_i64)
             .unwrap()
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
+use crate::json::At;
 use crate::registry::{PrinterColumn, ResourceType};
 
 /// Whether the client asked for a Table (`Accept: application/json;as=Table;v=v1;g=meta.k8s.io`).
@@ -73,13 +74,10 @@ pub fn row(rt: &ResourceType, obj: &Value, include_object: &str) -> Value {
     let cells: Vec<Value> = layout(rt)
         .iter()
         .map(|column| match column {
-            Column::Name => obj
-                .pointer("/metadata/name")
-                .cloned()
-                .unwrap_or(Value::Null),
+            Column::Name => obj.at("/metadata/name").cloned().unwrap_or(Value::Null),
             Column::Printer(col) => cell(col, obj),
             Column::Age => json!(age(obj
-                .pointer("/metadata/creationTimestamp")
+                .at("/metadata/creationTimestamp")
                 .and_then(Value::as_str))),
         })
         .collect();
@@ -125,17 +123,17 @@ fn cell(col: &PrinterColumn, obj: &Value) -> Value {
 
 /// Columns of built-in kinds that are not a single field.
 fn computed_cell(what: &str, obj: &Value) -> Value {
-    let int = |p: &str| obj.pointer(p).and_then(Value::as_i64).unwrap_or(0);
+    let int = |p: &str| obj.at(p).and_then(Value::as_i64).unwrap_or(0);
     if let Some(pointer) = what.strip_prefix("int:") {
         return json!(int(pointer));
     }
     match what {
         "pod-ready" => {
             let statuses = obj
-                .pointer("/status/containerStatuses")
+                .at("/status/containerStatuses")
                 .and_then(Value::as_array);
             let total = obj
-                .pointer("/spec/containers")
+                .at("/spec/containers")
                 .and_then(Value::as_array)
                 .map_or(0, Vec::len);
             let ready = statuses.map_or(0, |s| {
@@ -147,24 +145,24 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
         }
         "pod-status" => {
             let waiting = obj
-                .pointer("/status/containerStatuses")
+                .at("/status/containerStatuses")
                 .and_then(Value::as_array)
                 .and_then(|s| {
                     s.iter()
-                        .find_map(|c| c.pointer("/state/waiting/reason").and_then(Value::as_str))
+                        .find_map(|c| c.at("/state/waiting/reason").and_then(Value::as_str))
                 });
-            if obj.pointer("/metadata/deletionTimestamp").is_some() {
+            if obj.at("/metadata/deletionTimestamp").is_some() {
                 json!("Terminating")
             } else {
                 json!(
                     waiting
-                        .or_else(|| obj.pointer("/status/phase").and_then(Value::as_str))
+                        .or_else(|| obj.at("/status/phase").and_then(Value::as_str))
                         .unwrap_or("Pending")
                 )
             }
         }
         "pod-restarts" => json!(
-            obj.pointer("/status/containerStatuses")
+            obj.at("/status/containerStatuses")
                 .and_then(Value::as_array)
                 .map_or(0, |s| s
                     .iter()
@@ -177,7 +175,7 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
             int("/spec/replicas")
         )),
         "service-selector" => json!(
-            obj.pointer("/spec/selector")
+            obj.at("/spec/selector")
                 .and_then(Value::as_object)
                 .map(|m| m
                     .iter()
@@ -193,14 +191,14 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
         "template-containers" => json!(template_containers(obj, "name")),
         "template-images" => json!(template_containers(obj, "image")),
         "workload-selector" => json!(
-            obj.pointer("/spec/selector")
+            obj.at("/spec/selector")
                 .and_then(|s| crate::selector::LabelSelector::from_json(s).ok())
                 .map(|s| s.to_string())
                 .unwrap_or_default()
         ),
         "job-status" => {
             let condition = |t: &str| {
-                obj.pointer("/status/conditions")
+                obj.at("/status/conditions")
                     .and_then(Value::as_array)
                     .is_some_and(|c| {
                         c.iter().any(|c| {
@@ -220,7 +218,7 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
         "job-completions" => json!(format!(
             "{}/{}",
             int("/status/succeeded"),
-            obj.pointer("/spec/completions")
+            obj.at("/spec/completions")
                 .and_then(Value::as_i64)
                 .unwrap_or(1)
         )),
@@ -232,7 +230,7 @@ fn computed_cell(what: &str, obj: &Value) -> Value {
 fn service_external_ip(service: &Value) -> String {
     let strings = |p: &str| -> Vec<String> {
         service
-            .pointer(p)
+            .at(p)
             .and_then(Value::as_array)
             .map(|a| {
                 a.iter()
@@ -243,9 +241,9 @@ fn service_external_ip(service: &Value) -> String {
             .unwrap_or_default()
     };
     let external = strings("/spec/externalIPs");
-    match service.pointer("/spec/type").and_then(Value::as_str) {
+    match service.at("/spec/type").and_then(Value::as_str) {
         Some("ExternalName") => service
-            .pointer("/spec/externalName")
+            .at("/spec/externalName")
             .and_then(Value::as_str)
             .unwrap_or("<none>")
             .to_string(),
@@ -266,7 +264,7 @@ fn service_external_ip(service: &Value) -> String {
 /// A Service's PORT(S): `80/TCP`, `80:30080/TCP`, comma-separated.
 fn service_ports(service: &Value) -> String {
     let ports: Vec<String> = service
-        .pointer("/spec/ports")
+        .at("/spec/ports")
         .and_then(Value::as_array)
         .map(|ports| {
             ports
@@ -326,7 +324,7 @@ fn endpoint_addresses(endpoints: &Value) -> String {
 /// A field of every container of a workload's pod template, comma-separated.
 fn template_containers(workload: &Value, field: &str) -> String {
     workload
-        .pointer("/spec/template/spec/containers")
+        .at("/spec/template/spec/containers")
         .and_then(Value::as_array)
         .map(|cs| {
             cs.iter()

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::table;
 use crate::apiserver::{ApiError, WatchStart, served};
 use crate::faults::Faults;
+use crate::json::At;
 use crate::registry::ResourceType;
 
 pub struct Settings {
@@ -72,8 +73,7 @@ impl Writer {
                 if self.sent > 0 {
                     t["columnDefinitions"] = json!([]);
                 }
-                t["metadata"] =
-                    json!({"resourceVersion": object.pointer("/metadata/resourceVersion")});
+                t["metadata"] = json!({"resourceVersion": object.at("/metadata/resourceVersion")});
                 t
             }
             _ => return self.send(event, object).await,

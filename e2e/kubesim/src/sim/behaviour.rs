@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::json::At;
+
 pub const PREFIX: &str = "kubesim.ramp.dev/";
 pub const READY_DELAY: &str = "kubesim.ramp.dev/ready-delay";
 pub const NEVER_READY: &str = "kubesim.ramp.dev/never-ready";
@@ -28,7 +30,7 @@ pub const LATENCY: &str = "kubesim.ramp.dev/latency";
 pub const REQUESTS_PER_SECOND: &str = "kubesim.ramp.dev/requests-per-second";
 
 pub fn annotation<'a>(obj: &'a Value, key: &str) -> Option<&'a str> {
-    obj.pointer("/metadata/annotations")
+    obj.at("/metadata/annotations")
         .and_then(|a| a.get(key))
         .and_then(Value::as_str)
 }
@@ -74,7 +76,7 @@ pub struct PodBehaviour {
 impl PodBehaviour {
     pub fn of(pod: &Value) -> PodBehaviour {
         let images_fail = pod
-            .pointer("/spec/containers")
+            .at("/spec/containers")
             .and_then(Value::as_array)
             .is_some_and(|cs| {
                 cs.iter().any(|c| {
@@ -84,7 +86,7 @@ impl PodBehaviour {
                 })
             });
         let restart_policy = pod
-            .pointer("/spec/restartPolicy")
+            .at("/spec/restartPolicy")
             .and_then(Value::as_str)
             .unwrap_or("Always");
         let completes = restart_policy != "Always" || annotation(pod, RUN_TIME).is_some();

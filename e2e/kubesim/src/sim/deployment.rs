@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::{Ownership, Reconciler, as_controller, builtin, controller_reference, is_terminating};
 use crate::apiserver::{Cluster, Subresource};
+use crate::json::At;
 use crate::store::{Change, ObjectKey, name_of, uid_of};
 
 pub struct DeploymentController;
@@ -27,7 +28,7 @@ fn template_hash(template: &Value) -> String {
 }
 
 fn replicas(obj: &Value, pointer: &str) -> i64 {
-    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+    obj.at(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 const DEPLOYMENTS: Ownership = Ownership {
@@ -63,13 +64,10 @@ impl Reconciler for DeploymentController {
         }
         let options = as_controller(NAME);
         let desired = deployment
-            .pointer("/spec/replicas")
+            .at("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1);
-        let template = deployment
-            .pointer("/spec/template")
-            .cloned()
-            .unwrap_or_default();
+        let template = deployment.at("/spec/template").cloned().unwrap_or_default();
         let hash = template_hash(&template);
         let uid = uid_of(&deployment).to_string();
         let owned: Vec<Value> = cluster
@@ -79,7 +77,7 @@ impl Reconciler for DeploymentController {
             .map(|o| (**o).clone())
             .collect();
         let is_new = |rs: &Value| {
-            rs.pointer("/metadata/labels/pod-template-hash")
+            rs.at("/metadata/labels/pod-template-hash")
                 .and_then(Value::as_str)
                 == Some(&hash)
         };
@@ -89,7 +87,7 @@ impl Reconciler for DeploymentController {
                 let mut template = template.clone();
                 template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
                 let mut selector = deployment
-                    .pointer("/spec/selector")
+                    .at("/spec/selector")
                     .cloned()
                     .unwrap_or_else(|| json!({}));
                 selector["matchLabels"]["pod-template-hash"] = json!(hash);
@@ -98,7 +96,7 @@ impl Reconciler for DeploymentController {
                     "metadata": {"name": format!("{}-{hash}", key.1), "namespace": key.0,
                         "labels": template["metadata"]["labels"], "ownerReferences": [controller_reference(&deployment)]},
                     "spec": {"replicas": desired, "selector": selector, "template": template,
-                        "minReadySeconds": deployment.pointer("/spec/minReadySeconds").cloned().unwrap_or(json!(0))},
+                        "minReadySeconds": deployment.at("/spec/minReadySeconds").cloned().unwrap_or(json!(0))},
                 });
                 cluster
                     .create(&rs_type, &key.0, rs, &options)
@@ -121,7 +119,7 @@ impl Reconciler for DeploymentController {
         let sum = |p: &str| owned.iter().map(|rs| replicas(rs, p)).sum::<i64>();
         let available = sum("/status/availableReplicas");
         let status = json!({
-            "observedGeneration": deployment.pointer("/metadata/generation"),
+            "observedGeneration": deployment.at("/metadata/generation"),
             "replicas": sum("/status/replicas"),
             "updatedReplicas": replicas(&new_rs, "/status/replicas"),
             "readyReplicas": sum("/status/readyReplicas"),

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use super::{Reconciler, as_controller, builtin, is_pod_ready, is_terminating, key_if};
 use crate::apiserver::{Cluster, ListOptions, Subresource};
+use crate::json::At;
 use crate::selector::LabelSelector;
 use crate::store::{Change, ObjectKey, name_of, namespace_of, uid_of};
 
@@ -17,7 +18,7 @@ const NAME: &str = "endpoint-controller";
 
 /// The Service selector, or none when the Service has no selector (its endpoints are managed by hand).
 pub fn service_selector(service: &Value) -> Option<LabelSelector> {
-    let selector = service.pointer("/spec/selector")?;
+    let selector = service.at("/spec/selector")?;
     let selector = LabelSelector::from_map(selector);
     (!selector.is_empty()).then_some(selector)
 }
@@ -35,7 +36,7 @@ pub fn selected_pods(cluster: &Cluster, service: &Value) -> Vec<Value> {
                 .iter()
                 .filter(|p| {
                     !is_terminating(p)
-                        && selector.matches(p.pointer("/metadata/labels").unwrap_or(&Value::Null))
+                        && selector.matches(p.at("/metadata/labels").unwrap_or(&Value::Null))
                 })
                 .map(|p| (**p).clone())
                 .collect()
@@ -44,8 +45,8 @@ pub fn selected_pods(cluster: &Cluster, service: &Value) -> Vec<Value> {
 }
 
 fn address(pod: &Value) -> Option<Value> {
-    let ip = pod.pointer("/status/podIP")?.as_str()?;
-    Some(json!({"ip": ip, "nodeName": pod.pointer("/spec/nodeName"),
+    let ip = pod.at("/status/podIP")?.as_str()?;
+    Some(json!({"ip": ip, "nodeName": pod.at("/spec/nodeName"),
         "targetRef": {"kind": "Pod", "namespace": namespace_of(pod), "name": name_of(pod), "uid": uid_of(pod)}}))
 }
 
@@ -64,10 +65,7 @@ impl Reconciler for EndpointsController {
         let Some(services) = builtin(cluster, "", "services") else {
             return Vec::new();
         };
-        let labels = change
-            .object
-            .pointer("/metadata/labels")
-            .unwrap_or(&Value::Null);
+        let labels = change.object.at("/metadata/labels").unwrap_or(&Value::Null);
         cluster
             .list(&services, Some(change.namespace()), &ListOptions::default())
             .map(|page| {
@@ -105,7 +103,7 @@ impl Reconciler for EndpointsController {
             .filter_map(address)
             .collect();
         let ports: Vec<Value> = service
-            .pointer("/spec/ports")
+            .at("/spec/ports")
             .and_then(Value::as_array)
             .map(|ports| {
                 ports.iter().map(|p| json!({"name": p.get("name"), "port": p.get("targetPort").filter(|t| t.is_number()).or(p.get("port")), "protocol": p.get("protocol").cloned().unwrap_or(json!("TCP"))})).collect()
@@ -141,7 +139,7 @@ impl Reconciler for EndpointsController {
             }
             Err(_) => {
                 let object = json!({"apiVersion": "v1", "kind": "Endpoints",
-                    "metadata": {"name": key.1, "namespace": key.0, "labels": service.pointer("/metadata/labels")},
+                    "metadata": {"name": key.1, "namespace": key.0, "labels": service.at("/metadata/labels")},
                     "subsets": subsets});
                 let _ = cluster.create(&endpoints, &key.0, object, &options);
             }

@@ -11,6 +11,7 @@ use super::{
     is_terminating, pod_phase,
 };
 use crate::apiserver::{Cluster, Subresource};
+use crate::json::At;
 use crate::store::{Change, ObjectKey, uid_of};
 
 pub struct JobController;
@@ -68,12 +69,12 @@ impl Reconciler for JobController {
         let (succeeded, failed) = (count("Succeeded"), count("Failed"));
         let active = pods.len() - succeeded - failed;
         let backoff_limit = job
-            .pointer("/spec/backoffLimit")
+            .at("/spec/backoffLimit")
             .and_then(Value::as_u64)
             .unwrap_or(6) as usize;
         let options = as_controller(NAME);
         let start = job
-            .pointer("/status/startTime")
+            .at("/status/startTime")
             .cloned()
             .unwrap_or_else(|| json!(now()));
         let mut status =
@@ -91,7 +92,7 @@ impl Reconciler for JobController {
                 {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded", "message": "Job has reached the specified backoff limit", "lastTransitionTime": now()},
             ]);
         } else if active == 0 {
-            let template = job.pointer("/spec/template").cloned().unwrap_or_default();
+            let template = job.at("/spec/template").cloned().unwrap_or_default();
             let mut metadata = template
                 .get("metadata")
                 .cloned()

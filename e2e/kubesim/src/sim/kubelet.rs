@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use super::behaviour::PodBehaviour;
 use super::{Reconciler, SimConfig, as_controller, builtin, key_if, pod_phase};
 use crate::apiserver::{Cluster, Subresource};
+use crate::json::At;
 use crate::store::{Change, EventType, ObjectKey, uid_of};
 
 const NODE: &str = "kubesim-node";
@@ -115,7 +116,7 @@ fn now() -> String {
 fn condition(existing: &Value, type_: &str, status: bool) -> Value {
     let status = if status { "True" } else { "False" };
     let previous = existing
-        .pointer("/status/conditions")
+        .at("/status/conditions")
         .and_then(Value::as_array)
         .and_then(|cs| {
             cs.iter()
@@ -133,7 +134,7 @@ fn condition(existing: &Value, type_: &str, status: bool) -> Value {
 
 fn desired_status(pod: &Value, state: &ContainerState, ip: &str) -> Value {
     let started = pod
-        .pointer("/status/startTime")
+        .at("/status/startTime")
         .cloned()
         .unwrap_or_else(|| json!(now()));
     let (phase, ready) = match state {
@@ -158,7 +159,7 @@ fn desired_status(pod: &Value, state: &ContainerState, ip: &str) -> Value {
         _ => 0,
     };
     let containers: Vec<Value> = pod
-        .pointer("/spec/containers")
+        .at("/spec/containers")
         .and_then(Value::as_array)
         .map(|cs| {
             cs.iter()
@@ -223,11 +224,11 @@ impl Reconciler for Kubelet {
             self.start_delay,
             self.ready_delay,
         );
-        let ip = match pod.pointer("/status/podIP").and_then(Value::as_str) {
+        let ip = match pod.at("/status/podIP").and_then(Value::as_str) {
             Some(ip) => ip.to_string(),
             None => self.pod_ip(),
         };
-        if pod.pointer("/spec/nodeName").is_none() {
+        if pod.at("/spec/nodeName").is_none() {
             let mut scheduled = Arc::unwrap_or_clone(pod);
             scheduled["spec"]["nodeName"] = json!(NODE);
             let mut options = as_controller("scheduler");

@@ -20,6 +20,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::apiserver::{Cluster, WriteOptions};
+use crate::json::At;
 use crate::registry::ResourceType;
 use crate::store::{Change, ObjectKey};
 
@@ -200,7 +201,7 @@ impl Ownership {
 
 /// The controller owner reference of an object, if it is of this kind: (name, uid).
 pub(crate) fn controller_of(obj: &Value, kind: &str) -> Option<(String, String)> {
-    obj.pointer("/metadata/ownerReferences")?
+    obj.at("/metadata/ownerReferences")?
         .as_array()?
         .iter()
         .find_map(|r| {
@@ -224,7 +225,7 @@ pub(crate) fn controller_of(obj: &Value, kind: &str) -> Option<(String, String)>
 pub(crate) fn controller_reference(owner: &Value) -> Value {
     serde_json::json!({
         "apiVersion": owner.get("apiVersion"), "kind": owner.get("kind"),
-        "name": owner.pointer("/metadata/name"), "uid": owner.pointer("/metadata/uid"),
+        "name": owner.at("/metadata/name"), "uid": owner.at("/metadata/uid"),
         "controller": true, "blockOwnerDeletion": true,
     })
 }
@@ -243,7 +244,7 @@ pub(crate) fn is_pod_ready(pod: &Value) -> bool {
 }
 
 pub(crate) fn condition_true(obj: &Value, type_: &str) -> bool {
-    obj.pointer("/status/conditions")
+    obj.at("/status/conditions")
         .and_then(Value::as_array)
         .is_some_and(|c| {
             c.iter().any(|c| {
@@ -254,11 +255,11 @@ pub(crate) fn condition_true(obj: &Value, type_: &str) -> bool {
 }
 
 pub(crate) fn is_terminating(obj: &Value) -> bool {
-    obj.pointer("/metadata/deletionTimestamp").is_some()
+    obj.at("/metadata/deletionTimestamp").is_some()
 }
 
 pub(crate) fn pod_phase(pod: &Value) -> &str {
-    pod.pointer("/status/phase")
+    pod.at("/status/phase")
         .and_then(Value::as_str)
         .unwrap_or("Pending")
 }

@@ -11,6 +11,7 @@ use super::{
     is_pod_ready, is_terminating, pod_phase,
 };
 use crate::apiserver::{Cluster, DeleteOptions, Subresource};
+use crate::json::At;
 use crate::selector::LabelSelector;
 use crate::store::{Change, ObjectKey, uid_of};
 
@@ -26,7 +27,7 @@ impl ReplicaSetController {
 /// Seconds since the pod's Ready condition turned True.
 fn ready_for(pod: &Value) -> Option<f64> {
     let since = pod
-        .pointer("/status/conditions")?
+        .at("/status/conditions")?
         .as_array()?
         .iter()
         .find(|c| {
@@ -70,7 +71,7 @@ impl Reconciler for ReplicaSetController {
             return None;
         }
         let selector =
-            LabelSelector::from_json(rs.pointer("/spec/selector").unwrap_or(&Value::Null)).ok()?;
+            LabelSelector::from_json(rs.at("/spec/selector").unwrap_or(&Value::Null)).ok()?;
         let uid = uid_of(&rs).to_string();
         let mut pods: Vec<Arc<Value>> = cluster
             .dependents(&uid)
@@ -80,13 +81,13 @@ impl Reconciler for ReplicaSetController {
             .filter(|p| !is_terminating(p) && !matches!(pod_phase(p), "Succeeded" | "Failed"))
             .collect();
         let desired = rs
-            .pointer("/spec/replicas")
+            .at("/spec/replicas")
             .and_then(Value::as_i64)
             .unwrap_or(1)
             .max(0) as usize;
         let options = as_controller(self.name());
         if pods.len() < desired {
-            let template = rs.pointer("/spec/template").cloned().unwrap_or_default();
+            let template = rs.at("/spec/template").cloned().unwrap_or_default();
             for _ in pods.len()..desired {
                 let mut metadata = template
                     .get("metadata")
@@ -106,7 +107,7 @@ impl Reconciler for ReplicaSetController {
                 (
                     is_pod_ready(p),
                     std::cmp::Reverse(
-                        p.pointer("/metadata/creationTimestamp")
+                        p.at("/metadata/creationTimestamp")
                             .and_then(Value::as_str)
                             .unwrap_or("")
                             .to_string(),
@@ -116,14 +117,14 @@ impl Reconciler for ReplicaSetController {
             let surplus: Vec<Arc<Value>> = pods.drain(..pods.len() - desired).collect();
             for pod in surplus {
                 let name = pod
-                    .pointer("/metadata/name")
+                    .at("/metadata/name")
                     .and_then(Value::as_str)
                     .unwrap_or("");
                 let _ = cluster.delete(&pod_type, &key.0, name, &DeleteOptions::default());
             }
         }
         let min_ready = rs
-            .pointer("/spec/minReadySeconds")
+            .at("/spec/minReadySeconds")
             .and_then(Value::as_f64)
             .unwrap_or(0.0);
         let ready: Vec<&Value> = pods
@@ -143,16 +144,16 @@ impl Reconciler for ReplicaSetController {
             .min();
         let labelled = pods
             .iter()
-            .filter(|p| selector.matches(p.pointer("/metadata/labels").unwrap_or(&Value::Null)))
+            .filter(|p| selector.matches(p.at("/metadata/labels").unwrap_or(&Value::Null)))
             .count();
         let mut status = json!({
             "replicas": pods.len(),
             "fullyLabeledReplicas": labelled,
             "readyReplicas": ready.len(),
             "availableReplicas": available,
-            "observedGeneration": rs.pointer("/metadata/generation").cloned().unwrap_or(json!(1)),
+            "observedGeneration": rs.at("/metadata/generation").cloned().unwrap_or(json!(1)),
         });
-        if let Some(conditions) = rs.pointer("/status/conditions") {
+        if let Some(conditions) = rs.at("/status/conditions") {
             status["conditions"] = conditions.clone();
         }
         if rs.get("status") != Some(&status) {

@@ -17,6 +17,7 @@ use super::behaviour::{PodBehaviour, REQUESTS_PER_SECOND, annotation};
 use super::endpoints::selected_pods;
 use super::{builtin, is_pod_ready};
 use crate::apiserver::{Cluster, ListOptions};
+use crate::json::At;
 use crate::store::{name_of, namespace_of};
 
 /// Upper bounds of the latency histogram, in seconds.
@@ -137,7 +138,7 @@ impl Traffic {
                     service: name_of(service).to_string(),
                     pod: name_of(pod).to_string(),
                     pod_template_hash: pod
-                        .pointer("/metadata/labels/rollouts-pod-template-hash")
+                        .at("/metadata/labels/rollouts-pod-template-hash")
                         .and_then(Value::as_str)
                         .unwrap_or("")
                         .to_string(),
