@@ -29,6 +29,16 @@ pub struct InfoLabels {
     pub phase: String,
 }
 
+/// The values of one Rollout's own series.
+#[derive(Debug, PartialEq)]
+struct RolloutGauges {
+    info: InfoLabels,
+    desired: i64,
+    available: i64,
+    unavailable: i64,
+    updated: i64,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct EventLabels {
     pub namespace: String,
@@ -133,7 +143,9 @@ fn reconcile_histogram() -> Histogram {
 pub struct Metrics {
     registry: Registry,
     info: Family<InfoLabels, Gauge>,
-    info_by_rollout: Mutex<HashMap<RolloutLabels, InfoLabels>>,
+    /// What each Rollout's series were last set to, so a reconcile that changes none of them (most do
+    /// not) skips the label hashing of five families.
+    gauges_by_rollout: Mutex<HashMap<RolloutLabels, RolloutGauges>>,
     replicas_available: Family<RolloutLabels, Gauge>,
     replicas_unavailable: Family<RolloutLabels, Gauge>,
     replicas_desired: Family<RolloutLabels, Gauge>,
@@ -168,7 +180,7 @@ impl Metrics {
         let mut registry = Registry::default();
         let m = Metrics {
             info: Family::default(),
-            info_by_rollout: Mutex::default(),
+            gauges_by_rollout: Mutex::default(),
             replicas_available: Family::default(),
             replicas_unavailable: Family::default(),
             replicas_desired: Family::default(),
@@ -277,32 +289,46 @@ impl Metrics {
         } else {
             "canary"
         };
-        let info = InfoLabels {
-            namespace: key.namespace.clone(),
-            name: key.name.clone(),
-            strategy: strategy.into(),
-            phase: status.phase.clone(),
+        let available = i64::from(status.available_replicas);
+        let gauges = RolloutGauges {
+            info: InfoLabels {
+                namespace: key.namespace.clone(),
+                name: key.name.clone(),
+                strategy: strategy.into(),
+                phase: status.phase.clone(),
+            },
+            desired: i64::from(rollout.spec.replicas.unwrap_or(1)),
+            available,
+            unavailable: (i64::from(status.replicas) - available).max(0),
+            updated: i64::from(status.updated_replicas),
         };
         let mut by_rollout = self
-            .info_by_rollout
+            .gauges_by_rollout
             .lock()
             .unwrap_or_else(|e| e.into_inner());
-        if let Some(previous) = by_rollout.insert(key.clone(), info.clone())
-            && previous != info
-        {
-            self.info.remove(&previous);
+        let previous = by_rollout.get(&key);
+        if previous == Some(&gauges) {
+            return;
         }
-        self.info.get_or_create(&info).set(1);
-        let desired = i64::from(rollout.spec.replicas.unwrap_or(1));
-        let available = i64::from(status.available_replicas);
-        self.replicas_desired.get_or_create(&key).set(desired);
-        self.replicas_available.get_or_create(&key).set(available);
+        if let Some(previous) = previous
+            && previous.info != gauges.info
+        {
+            self.info.remove(&previous.info);
+        }
+        self.info.get_or_create(&gauges.info).set(1);
+        self.replicas_desired
+            .get_or_create(&key)
+            .set(gauges.desired);
+        self.replicas_available
+            .get_or_create(&key)
+            .set(gauges.available);
         self.replicas_unavailable
             .get_or_create(&key)
-            .set((i64::from(status.replicas) - available).max(0));
+            .set(gauges.unavailable);
         self.replicas_updated
             .get_or_create(&key)
-            .set(i64::from(status.updated_replicas));
+            .set(gauges.updated);
+        by_rollout.insert(key, gauges);
     }
 
     /// Drops every series of a deleted Rollout, so memory does not grow with churn.
@@ -311,13 +337,13 @@ impl Metrics {
             namespace: namespace.into(),
             name: name.into(),
         };
-        if let Some(info) = self
-            .info_by_rollout
+        if let Some(gauges) = self
+            .gauges_by_rollout
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key)
         {
-            self.info.remove(&info);
+            self.info.remove(&gauges.info);
         }
         for family in [
             &self.replicas_available,
@@ -621,6 +647,54 @@ mod tests {
             metrics.encode().contains("verb=\"create\""),
             "series that name no object stay"
         );
+    }
+
+    #[test]
+    fn a_rollouts_series_follow_its_status_and_go_with_it() {
+        let metrics = Metrics::new();
+        let mut rollout: Rollout = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "shop"},
+            "spec": {"replicas": 3, "strategy": {"canary": {}}},
+            "status": {"phase": "Progressing", "replicas": 3, "availableReplicas": 1, "updatedReplicas": 2},
+        }))
+        .expect("rollout parses");
+        metrics.observe_rollout(&rollout);
+        metrics.observe_rollout(&rollout);
+        let first = series_naming(&metrics, "web");
+        assert!(
+            first
+                .iter()
+                .any(|l| l.starts_with("rollout_info{") && l.contains("phase=\"Progressing\""))
+        );
+        assert!(
+            first
+                .iter()
+                .any(|l| l.starts_with("rollout_info_replicas_unavailable{") && l.ends_with(" 2"))
+        );
+
+        let status = rollout.status.as_mut().expect("status");
+        status.phase = "Healthy".into();
+        status.available_replicas = 3;
+        metrics.observe_rollout(&rollout);
+        let healthy = series_naming(&metrics, "web");
+        assert_eq!(
+            healthy.len(),
+            first.len(),
+            "the info series is replaced, not added"
+        );
+        assert!(
+            healthy
+                .iter()
+                .any(|l| l.starts_with("rollout_info{") && l.contains("phase=\"Healthy\""))
+        );
+        assert!(
+            healthy
+                .iter()
+                .any(|l| l.starts_with("rollout_info_replicas_unavailable{") && l.ends_with(" 0"))
+        );
+
+        metrics.forget_rollout("shop", "web");
+        assert_eq!(series_naming(&metrics, "web"), Vec::<String>::new());
     }
 
     #[test]
