@@ -83,6 +83,12 @@ impl<S> Default for Cache<S> {
 /// How an object of kind `K` enters a cache: its reduced state, or `None` to leave it out.
 pub trait Reduce<K>: Sized {
     fn reduce(object: &K) -> Option<Self>;
+
+    /// [`Reduce::reduce`] for an object whose key the cache already holds `previous` for: a state may
+    /// reuse what cannot have changed since. Reduced afresh unless a type says otherwise.
+    fn reduce_after(object: &K, _previous: &Self) -> Option<Self> {
+        Self::reduce(object)
+    }
 }
 
 fn key_of<K: Resource>(object: &K) -> Key {
@@ -136,8 +142,17 @@ impl<S> Cache<S> {
         S: Reduce<K>,
     {
         let key = key_of(object);
+        let previous = read(&self.contents)
+            .by_key
+            .get(&key)
+            .map(|e| e.state.clone());
+        // Reduced before the write lock is taken, so reconciles reading the cache do not wait for it.
+        let state = match &previous {
+            Some(previous) => S::reduce_after(object, previous),
+            None => S::reduce(object),
+        };
         let mut contents = write(&self.contents);
-        match S::reduce(object) {
+        match state {
             Some(state) => contents.insert(key, controller_uid(object), state),
             None => contents.remove(&key),
         }

@@ -22,6 +22,8 @@ pub struct CachedReplicaSet {
     pub state: ReplicaSetState,
     pub resource_version: String,
     pub generation: i64,
+    /// The ephemeral-metadata annotation the template identity was computed with.
+    ephemeral_metadata: Option<String>,
 }
 
 /// An AnalysisRun as cached.
@@ -95,54 +97,85 @@ fn ephemeral_keys(annotation: Option<&String>, field: &str) -> Vec<String> {
 
 impl Reduce<ReplicaSet> for CachedReplicaSet {
     fn reduce(rs: &ReplicaSet) -> Option<Self> {
+        reduce_replica_set(rs, None)
+    }
+
+    /// Most events of a ReplicaSet are status changes. Its template identity (a normalised copy of the
+    /// whole pod template) changes only with its spec, which moves its generation, or with its
+    /// ephemeral-metadata annotation; otherwise the identity already held is reused.
+    fn reduce_after(rs: &ReplicaSet, previous: &Self) -> Option<Self> {
         let meta = &rs.metadata;
-        let labels = meta.labels.as_ref()?;
-        let hash = labels.get(POD_TEMPLATE_HASH_LABEL)?.clone();
-        let annotations = meta.annotations.clone().unwrap_or_default();
-        let spec = rs.spec.as_ref()?;
-        let status = rs.status.clone().unwrap_or_default();
-        let parse_i64 = |key: &str| annotations.get(key).and_then(|v| v.parse::<i64>().ok());
-        let generation = meta.generation.unwrap_or(0);
-        let replica_failure = status
-            .conditions
-            .as_ref()
-            .and_then(|cs| {
-                cs.iter()
-                    .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
-            })
-            .map(|c| c.message.clone().unwrap_or_default());
-        let state = ReplicaSetState {
-            name: meta.name.clone()?,
-            pod_template_hash: hash,
-            template: TemplateIdentity::of(
+        let same_template = meta
+            .generation
+            .is_some_and(|g| g > 0 && g == previous.generation)
+            && created(meta) == previous.state.created
+            && ephemeral_metadata(rs) == previous.ephemeral_metadata.as_ref();
+        reduce_replica_set(rs, same_template.then(|| previous.state.template.clone()))
+    }
+}
+
+fn ephemeral_metadata(rs: &ReplicaSet) -> Option<&String> {
+    rs.metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(EPHEMERAL_METADATA_ANNOTATION))
+}
+
+/// The cached state of a ReplicaSet; its template identity is computed unless `known`.
+fn reduce_replica_set(
+    rs: &ReplicaSet,
+    known: Option<TemplateIdentity>,
+) -> Option<CachedReplicaSet> {
+    let meta = &rs.metadata;
+    let labels = meta.labels.as_ref()?;
+    let hash = labels.get(POD_TEMPLATE_HASH_LABEL)?.clone();
+    let annotations = meta.annotations.clone().unwrap_or_default();
+    let spec = rs.spec.as_ref()?;
+    let status = rs.status.clone().unwrap_or_default();
+    let parse_i64 = |key: &str| annotations.get(key).and_then(|v| v.parse::<i64>().ok());
+    let generation = meta.generation.unwrap_or(0);
+    let replica_failure = status
+        .conditions
+        .as_ref()
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.type_ == "ReplicaFailure" && c.status == "True")
+        })
+        .map(|c| c.message.clone().unwrap_or_default());
+    let state = ReplicaSetState {
+        name: meta.name.clone()?,
+        pod_template_hash: hash,
+        template: known.unwrap_or_else(|| {
+            TemplateIdentity::of(
                 spec.template.as_ref().unwrap_or(&Default::default()),
                 &ephemeral_keys(annotations.get(EPHEMERAL_METADATA_ANNOTATION), "labels"),
                 &ephemeral_keys(
                     annotations.get(EPHEMERAL_METADATA_ANNOTATION),
                     "annotations",
                 ),
-            ),
-            replicas: spec.replicas.unwrap_or(1),
-            status_replicas: status.replicas,
-            ready_replicas: status.ready_replicas.unwrap_or(0),
-            available_replicas: status.available_replicas.unwrap_or(0),
-            generation_observed: status.observed_generation.unwrap_or(0) >= generation,
-            revision: parse_i64(REVISION_ANNOTATION),
-            revision_history: annotations.get(REVISION_HISTORY_ANNOTATION).cloned(),
-            desired_replicas_annotation: parse_i64(DESIRED_REPLICAS_ANNOTATION).map(|v| v as i32),
-            scale_down_deadline: annotations
-                .get(SCALE_DOWN_DEADLINE_ANNOTATION)
-                .and_then(|d| d.parse().ok()),
-            replica_failure,
-            created: created(meta),
-            min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
-        };
-        Some(CachedReplicaSet {
-            state,
-            resource_version: meta.resource_version.clone().unwrap_or_default(),
-            generation,
-        })
-    }
+            )
+        }),
+        replicas: spec.replicas.unwrap_or(1),
+        status_replicas: status.replicas,
+        ready_replicas: status.ready_replicas.unwrap_or(0),
+        available_replicas: status.available_replicas.unwrap_or(0),
+        generation_observed: status.observed_generation.unwrap_or(0) >= generation,
+        revision: parse_i64(REVISION_ANNOTATION),
+        revision_history: annotations.get(REVISION_HISTORY_ANNOTATION).cloned(),
+        desired_replicas_annotation: parse_i64(DESIRED_REPLICAS_ANNOTATION).map(|v| v as i32),
+        scale_down_deadline: annotations
+            .get(SCALE_DOWN_DEADLINE_ANNOTATION)
+            .and_then(|d| d.parse().ok()),
+        replica_failure,
+        created: created(meta),
+        min_ready_seconds: spec.min_ready_seconds.unwrap_or(0),
+    };
+    Some(CachedReplicaSet {
+        state,
+        resource_version: meta.resource_version.clone().unwrap_or_default(),
+        generation,
+        ephemeral_metadata: ephemeral_metadata(rs).cloned(),
+    })
 }
 
 impl Reduce<Service> for ServiceState {
@@ -356,6 +389,64 @@ mod tests {
             }
         }))
         .expect("replica set parses")
+    }
+
+    #[test]
+    fn a_replica_sets_template_identity_is_reused_until_its_generation_or_ephemeral_metadata_moves()
+    {
+        let at_generation = |image: &str, generation: i64| {
+            let mut rs = replica_set(Some(UID), image, true);
+            rs.metadata.generation = Some(generation);
+            rs
+        };
+        let first = CachedReplicaSet::reduce(&at_generation("shop:v2", 1)).expect("reduced");
+
+        let mut status_change = at_generation("shop:v2", 1);
+        status_change.status = Some(Default::default());
+        let after = CachedReplicaSet::reduce_after(&status_change, &first).expect("reduced");
+        assert_eq!(after.state.template, first.state.template);
+
+        // A template that changed without its generation moving (no API server does that) shows the reuse.
+        let unmoved =
+            CachedReplicaSet::reduce_after(&at_generation("shop:v3", 1), &first).expect("reduced");
+        assert_eq!(unmoved.state.template, first.state.template);
+
+        let fresh = CachedReplicaSet::reduce(&at_generation("shop:v3", 2)).expect("reduced");
+        let moved =
+            CachedReplicaSet::reduce_after(&at_generation("shop:v3", 2), &first).expect("reduced");
+        assert_eq!(moved.state.template, fresh.state.template);
+        assert_ne!(moved.state.template, first.state.template);
+
+        let mut ephemeral = at_generation("shop:v2", 1);
+        ephemeral
+            .metadata
+            .labels
+            .as_mut()
+            .expect("labels")
+            .insert("role".into(), "canary".into());
+        ephemeral
+            .spec
+            .as_mut()
+            .and_then(|s| s.template.as_mut())
+            .and_then(|t| t.metadata.as_mut())
+            .and_then(|m| m.labels.as_mut())
+            .expect("template labels")
+            .insert("role".into(), "canary".into());
+        ephemeral.metadata.annotations = Some(
+            [(
+                EPHEMERAL_METADATA_ANNOTATION.to_string(),
+                r#"{"labels":{"role":"canary"}}"#.to_string(),
+            )]
+            .into(),
+        );
+        let relabelled = CachedReplicaSet::reduce_after(&ephemeral, &first).expect("reduced");
+        assert_eq!(
+            relabelled.state.template,
+            CachedReplicaSet::reduce(&ephemeral)
+                .expect("reduced")
+                .state
+                .template
+        );
     }
 
     #[test]
