@@ -316,18 +316,14 @@ impl Metrics {
             self.info.remove(&previous.info);
         }
         self.info.get_or_create(&gauges.info).set(1);
-        self.replicas_desired
-            .get_or_create(&key)
-            .set(gauges.desired);
-        self.replicas_available
-            .get_or_create(&key)
-            .set(gauges.available);
-        self.replicas_unavailable
-            .get_or_create(&key)
-            .set(gauges.unavailable);
-        self.replicas_updated
-            .get_or_create(&key)
-            .set(gauges.updated);
+        for (family, value) in [
+            (&self.replicas_desired, gauges.desired),
+            (&self.replicas_available, gauges.available),
+            (&self.replicas_unavailable, gauges.unavailable),
+            (&self.replicas_updated, gauges.updated),
+        ] {
+            family.get_or_create(&key).set(value);
+        }
         by_rollout.insert(key, gauges);
     }
 
@@ -658,18 +654,27 @@ mod tests {
             "status": {"phase": "Progressing", "replicas": 3, "availableReplicas": 1, "updatedReplicas": 2},
         }))
         .expect("rollout parses");
+        // The phase on the info series, and the unavailable count.
+        let shown = |series: &[String]| {
+            let phase = series
+                .iter()
+                .find(|l| l.starts_with("rollout_info{"))
+                .and_then(|l| l.split("phase=\"").nth(1))
+                .and_then(|rest| rest.split('"').next())
+                .map(str::to_string);
+            let unavailable = series
+                .iter()
+                .find(|l| l.starts_with("rollout_info_replicas_unavailable{"))
+                .and_then(|l| l.rsplit(' ').next())
+                .map(str::to_string);
+            (phase, unavailable)
+        };
         metrics.observe_rollout(&rollout);
         metrics.observe_rollout(&rollout);
         let first = series_naming(&metrics, "web");
-        assert!(
-            first
-                .iter()
-                .any(|l| l.starts_with("rollout_info{") && l.contains("phase=\"Progressing\""))
-        );
-        assert!(
-            first
-                .iter()
-                .any(|l| l.starts_with("rollout_info_replicas_unavailable{") && l.ends_with(" 2"))
+        assert_eq!(
+            shown(&first),
+            (Some("Progressing".into()), Some("2".into()))
         );
 
         let status = rollout.status.as_mut().expect("status");
@@ -682,16 +687,7 @@ mod tests {
             first.len(),
             "the info series is replaced, not added"
         );
-        assert!(
-            healthy
-                .iter()
-                .any(|l| l.starts_with("rollout_info{") && l.contains("phase=\"Healthy\""))
-        );
-        assert!(
-            healthy
-                .iter()
-                .any(|l| l.starts_with("rollout_info_replicas_unavailable{") && l.ends_with(" 0"))
-        );
+        assert_eq!(shown(&healthy), (Some("Healthy".into()), Some("0".into())));
 
         metrics.forget_rollout("shop", "web");
         assert_eq!(series_naming(&metrics, "web"), Vec::<String>::new());
