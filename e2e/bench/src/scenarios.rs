@@ -210,7 +210,7 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         "s",
         "",
     );
-    let tracker = RolloutTracker::start(objects::rollouts(&env.client));
+    let tracker = RolloutTracker::start(&env.client);
     let others_before_cold = OtherCpu::read(&env)?;
     let (controller, cold) = cold_start(&env, &tracker, size, args.timeout).await?;
     let others_cold = OtherCpu::read(&env)?.since(&others_before_cold);
@@ -517,7 +517,7 @@ pub async fn idle(args: &Args) -> anyhow::Result<Report> {
     report.field("duration_seconds", json!(duration.as_secs_f64()));
 
     create_rollouts(&env.client, size, &objects::timed_steps(args.pause)).await?;
-    let tracker = RolloutTracker::start(objects::rollouts(&env.client));
+    let tracker = RolloutTracker::start(&env.client);
     let (controller, cold) = cold_start(&env, &tracker, size, args.timeout).await?;
     report.figure(
         "cold_start_seconds",
@@ -616,7 +616,7 @@ pub async fn soak(args: &Args) -> anyhow::Result<Report> {
     report.field("pause_seconds", json!(args.pause));
 
     create_rollouts(&env.client, size, &objects::timed_steps(args.pause)).await?;
-    let tracker = RolloutTracker::start(objects::rollouts(&env.client));
+    let tracker = RolloutTracker::start(&env.client);
     let (controller, _) = cold_start(&env, &tracker, size, args.timeout).await?;
     let before = Requests::controller(&env.client).await?;
     let sampler = RssSampler::start(controller.pid, Duration::from_secs(10));
@@ -755,7 +755,7 @@ pub async fn latency(args: &Args) -> anyhow::Result<Report> {
     let name = rollout_name(0);
     let rollouts = objects::rollouts(&env.client);
     let runs = objects::analysis_runs(&env.client);
-    let tracker = RolloutTracker::start(rollouts.clone());
+    let tracker = RolloutTracker::start(&env.client);
     let changes = ChangeLog::default();
     changes.watch("Rollout", rollouts.clone());
     changes.watch("AnalysisRun", runs.clone());
