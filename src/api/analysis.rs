@@ -135,9 +135,9 @@ pub struct Metric {
 
 /// Where a metric's measurements come from. Exactly one must be set.
 ///
-/// The providers are boxed because only one is ever set: inline, the Job provider's pod template alone
-/// made every metric 3.3 KB, and the controller keeps every AnalysisRun and template it watches (33 MB
-/// for 10,000 finished runs of one metric each).
+/// The providers are boxed because only one is ever set: inline, the Job provider's pod template made
+/// every metric 3,304 bytes instead of 552, in every template and running AnalysisRun the controller
+/// keeps and in every run it decodes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MetricProvider {
