@@ -18,8 +18,8 @@ use crate::harness::NAMESPACE;
 /// A Rollout as the tracker decodes it: the identity its watch needs and the status fields it reads.
 ///
 /// The driver shares the machine with the processes it measures, and decoding every watch event of
-/// 10,000 Rollouts whole (spec, pod template, managed fields) cost it a tenth of a core during the
-/// updates; serde skips the fields named nowhere here without building them.
+/// 10,000 Rollouts whole (spec, pod template, managed fields) cost it about a tenth of a core during a
+/// cold start; serde skips the fields named nowhere here without building them.
 #[derive(Clone, Debug, Deserialize)]
 struct TrackedRollout {
     #[serde(deserialize_with = "identity")]
