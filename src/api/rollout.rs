@@ -155,15 +155,17 @@ pub struct AnalysisRunStrategy {
 }
 
 /// The deployment strategy: exactly one of the two must be set.
+// Both are boxed, so the one not set takes 8 bytes in every cached Rollout rather than its whole size
+// (528 bytes for blue-green, 936 for canary).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RolloutStrategy {
     /// Blue-green: run the new version behind a preview Service, then switch the active Service.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub blue_green: Option<BlueGreenStrategy>,
+    pub blue_green: Option<Box<BlueGreenStrategy>>,
     /// Canary: move traffic to the new version step by step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub canary: Option<CanaryStrategy>,
+    pub canary: Option<Box<CanaryStrategy>>,
 }
 
 /// Parameters of a blue-green release.
@@ -345,6 +347,8 @@ pub struct AnalysisRunMetadata {
 }
 
 /// One step of a canary release. Exactly one field must be set.
+// The two largest kinds are boxed: inline, every step took 504 bytes whatever its kind (232 now), and
+// the controller keeps every Rollout it watches. (A plain comment: doc comments become CRD text.)
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CanaryStep {
@@ -356,10 +360,10 @@ pub struct CanaryStep {
     pub pause: Option<RolloutPause>,
     /// Run an Experiment.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub experiment: Option<RolloutExperimentStep>,
+    pub experiment: Option<Box<RolloutExperimentStep>>,
     /// Run an AnalysisRun and wait for it to succeed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub analysis: Option<RolloutAnalysis>,
+    pub analysis: Option<Box<RolloutAnalysis>>,
     /// Scale the canary without changing the traffic weight (traffic routing only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set_canary_scale: Option<SetCanaryScale>,

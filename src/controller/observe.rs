@@ -323,7 +323,7 @@ pub fn referenced_templates(rollout: &Rollout, cluster_scope: bool) -> Vec<Strin
         .and_then(|c| c.steps.as_deref())
         .unwrap_or_default()
         .iter()
-        .filter_map(|step| step.analysis.as_ref());
+        .filter_map(|step| step.analysis.as_deref());
     let blue_green = strategy.blue_green.as_ref().into_iter().flat_map(|b| {
         [&b.pre_promotion_analysis, &b.post_promotion_analysis]
             .into_iter()
