@@ -97,6 +97,50 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
         covariance / variance
     }
 }
+/// Blocks the samples are averaged into before [`slope_interval`] fits its line.
+pub const SLOPE_BLOCKS: usize = 6;
+
+/// Student's t for a two-sided 95 % interval with `SLOPE_BLOCKS - 2` = 4 degrees of freedom.
+const T_95_FOUR_DEGREES: f64 = 2.776;
+
+/// The least-squares slope of `points` and the half-width of its 95 % confidence interval, as
+/// `(slope, half_width)`; `None` with fewer than two points per block.
+///
+/// RSS read every 10 s is autocorrelated (the allocator holds memory for minutes), so a confidence
+/// interval over the raw samples would be far too narrow. The points are averaged in
+/// [`SLOPE_BLOCKS`] consecutive blocks first and the line is fitted to the block means, whose errors
+/// are close to independent; the interval then uses t with `SLOPE_BLOCKS - 2` degrees of freedom.
+pub fn slope_interval(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let per_block = points.len() / SLOPE_BLOCKS;
+    if per_block < 2 {
+        return None;
+    }
+    let means: Vec<(f64, f64)> = points
+        .chunks(per_block)
+        .take(SLOPE_BLOCKS)
+        .map(|block| {
+            let n = block.len() as f64;
+            (
+                block.iter().map(|p| p.0).sum::<f64>() / n,
+                block.iter().map(|p| p.1).sum::<f64>() / n,
+            )
+        })
+        .collect();
+    let gradient = slope(&means);
+    let n = means.len() as f64;
+    let mean_x = means.iter().map(|p| p.0).sum::<f64>() / n;
+    let mean_y = means.iter().map(|p| p.1).sum::<f64>() / n;
+    let spread_x: f64 = means.iter().map(|p| (p.0 - mean_x).powi(2)).sum();
+    let residuals: f64 = means
+        .iter()
+        .map(|p| (p.1 - mean_y - gradient * (p.0 - mean_x)).powi(2))
+        .sum();
+    if spread_x == 0.0 {
+        return None;
+    }
+    let standard_error = (residuals / (n - 2.0) / spread_x).sqrt();
+    Some((gradient, T_95_FOUR_DEGREES * standard_error))
+}
 
 #[cfg(test)]
 mod tests {
@@ -114,5 +158,35 @@ mod tests {
     fn the_slope_of_a_line_is_its_gradient() {
         assert_eq!(slope(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)]), 2.0);
         assert_eq!(slope(&[(0.0, 4.0), (10.0, 4.0)]), 0.0);
+    }
+
+    #[test]
+    fn a_straight_line_has_an_exact_slope_and_no_uncertainty() {
+        let line: Vec<(f64, f64)> = (0..30)
+            .map(|i| (f64::from(i), 2.0 * f64::from(i)))
+            .collect();
+        let (gradient, half_width) = slope_interval(&line).unwrap();
+        assert!((gradient - 2.0).abs() < 1e-9, "{gradient}");
+        assert!(half_width < 1e-9, "{half_width}");
+    }
+
+    #[test]
+    fn noise_around_a_flat_line_gives_an_interval_that_holds_zero() {
+        // Alternating +-1 around 100: no trend, and an interval wide enough to say so.
+        let flat: Vec<(f64, f64)> = (0..36)
+            .map(|i| (f64::from(i), 100.0 + if i % 3 == 0 { 1.0 } else { -0.5 }))
+            .collect();
+        let (gradient, half_width) = slope_interval(&flat).unwrap();
+        assert!(gradient.abs() <= half_width, "{gradient} +- {half_width}");
+        // A steady climb of the same noise's size per block is told apart from flat.
+        let climbing: Vec<(f64, f64)> = flat.iter().map(|&(x, y)| (x, y + 0.5 * x)).collect();
+        let (gradient, half_width) = slope_interval(&climbing).unwrap();
+        assert!(gradient - half_width > 0.0, "{gradient} +- {half_width}");
+    }
+
+    #[test]
+    fn too_few_samples_give_no_interval() {
+        let few: Vec<(f64, f64)> = (0..11).map(|i| (f64::from(i), 1.0)).collect();
+        assert_eq!(slope_interval(&few), None);
     }
 }

@@ -19,7 +19,7 @@ use crate::harness::{
     self, Binaries, KubesimProcess, NAMESPACE, ProcStats, Process, Requests, RssSampler, WorkDir,
 };
 use crate::objects;
-use crate::report::{Report, quantile, round3, slope};
+use crate::report::{Report, quantile, round3, slope, slope_interval};
 use crate::track::{ChangeLog, RolloutTracker, RolloutView};
 
 /// Requests the driver keeps in flight when it creates or updates many objects.
@@ -714,6 +714,28 @@ pub async fn soak(args: &Args) -> anyhow::Result<Report> {
         round3(slope(second_half) * 60.0),
         "MiB/h",
         "~0",
+    );
+    // The verdict the target asks for: is the second half's slope told apart from 0 at all?
+    let (interval, flat) = match slope_interval(second_half) {
+        Some((gradient, half_width)) => (
+            format!("{:+.2} ± {:.2}", gradient * 60.0, half_width * 60.0),
+            json!(gradient.abs() <= half_width),
+        ),
+        None => ("too few samples".to_string(), Value::Null),
+    };
+    report.figure(
+        "rss_slope_second_half_interval_mib_per_hour",
+        "  95 % interval (block means)",
+        json!(interval),
+        "MiB/h",
+        "holds 0",
+    );
+    report.figure(
+        "rss_flat",
+        "  slope indistinguishable from 0",
+        flat,
+        "",
+        "true",
     );
     report.figure(
         "writes_per_update",
