@@ -488,8 +488,9 @@ impl OwnWrites {
 }
 
 fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
-    match (rollout.uid(), rollout.resource_version()) {
-        (Some(uid), Some(version)) => ctx.own_writes.behind(&uid, &version),
+    let meta = &rollout.metadata;
+    match (meta.uid.as_deref(), meta.resource_version.as_deref()) {
+        (Some(uid), Some(version)) => ctx.own_writes.behind(uid, version),
         _ => false,
     }
 }

@@ -1,6 +1,8 @@
 //! What every plan starts from: the rollout's desired pod-template hash, its ReplicaSets sorted into new,
 //! stable and others, and its revision.
 
+use std::borrow::Cow;
+
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::PodTemplateSpec;
 
@@ -18,7 +20,8 @@ pub(crate) struct Context<'a> {
     pub generation: i64,
     /// `spec.replicas` (1 when unset).
     pub replicas: i32,
-    pub template: PodTemplateSpec,
+    /// The rollout's pod template, borrowed: a plan hashes it and only a new ReplicaSet copies it.
+    pub template: Cow<'a, PodTemplateSpec>,
     /// Pod-template hash of the desired ReplicaSet (an adopted ReplicaSet's own hash when found by
     /// template equality).
     pub new_hash: String,
@@ -36,7 +39,11 @@ pub(crate) struct Context<'a> {
 impl<'a> Context<'a> {
     pub fn new(rollout: &'a Rollout, observed: &'a Observed, now: Timestamp) -> Self {
         let old = rollout.status.clone().unwrap_or_default();
-        let template = rollout.spec.template.clone().unwrap_or_default();
+        let template = rollout
+            .spec
+            .template
+            .as_ref()
+            .map_or_else(Cow::default, Cow::Borrowed);
         let computed_hash = pod_template_hash(&template, old.collision_count);
 
         let by_hash = observed

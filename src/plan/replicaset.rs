@@ -27,7 +27,7 @@ pub(crate) fn new_replica_set(ctx: &Context) -> NewReplicaSet {
     let hash = ctx.new_hash.clone();
     let releasing = ctx.stable_distinct().is_some();
 
-    let mut template = ctx.template.clone();
+    let mut template = ctx.template.clone().into_owned();
     let meta = template.metadata.get_or_insert_with(Default::default);
     let labels = meta.labels.get_or_insert_with(Default::default);
     labels.insert(POD_TEMPLATE_HASH_LABEL.into(), hash.clone());
