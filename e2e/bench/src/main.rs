@@ -2,7 +2,6 @@
 //! processes, drives a scenario through the Kubernetes API, and prints a table and a one-line JSON summary
 //! of the controller's memory, CPU time and API requests (or, for `kubesim`, of kubesim's own figures).
 
-mod calibrate;
 mod harness;
 mod objects;
 mod report;
@@ -96,21 +95,13 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 async fn main() -> anyhow::Result<()> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let args = Args::parse();
-    let speed = calibrate::json_round_trip_micros();
-    let mut report = match args.scenario {
+    let report = match args.scenario {
         Scenario::Scale => scenarios::scale(&args).await?,
         Scenario::Latency => scenarios::latency(&args).await?,
         Scenario::Idle => scenarios::idle(&args).await?,
         Scenario::Soak => scenarios::soak(&args).await?,
         Scenario::Kubesim => scenarios::kubesim(&args).await?,
     };
-    report.figure(
-        "machine_json_round_trip_us",
-        "machine speed: a Rollout's JSON decoded and encoded (lower is faster)",
-        report::round3(speed),
-        "us",
-        "",
-    );
     report.print();
     Ok(())
 }
