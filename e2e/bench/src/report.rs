@@ -97,6 +97,7 @@ pub fn slope(points: &[(f64, f64)]) -> f64 {
         covariance / variance
     }
 }
+
 /// Blocks the samples are averaged into before [`slope_interval`] fits its line.
 pub const SLOPE_BLOCKS: usize = 6;
 
@@ -110,6 +111,7 @@ const T_95_FOUR_DEGREES: f64 = 2.776;
 /// interval over the raw samples would be far too narrow. The points are averaged in
 /// [`SLOPE_BLOCKS`] consecutive blocks first and the line is fitted to the block means, whose errors
 /// are close to independent; the interval then uses t with `SLOPE_BLOCKS - 2` degrees of freedom.
+/// The last few points that do not fill a whole block are left out.
 pub fn slope_interval(points: &[(f64, f64)]) -> Option<(f64, f64)> {
     let per_block = points.len() / SLOPE_BLOCKS;
     if per_block < 2 {
@@ -172,7 +174,8 @@ mod tests {
 
     #[test]
     fn noise_around_a_flat_line_gives_an_interval_that_holds_zero() {
-        // Alternating +-1 around 100: no trend, and an interval wide enough to say so.
+        // Every third sample 101, the others 99.5: a mean of 100, no trend, and an interval wide
+        // enough to say so.
         let flat: Vec<(f64, f64)> = (0..36)
             .map(|i| (f64::from(i), 100.0 + if i % 3 == 0 { 1.0 } else { -0.5 }))
             .collect();
