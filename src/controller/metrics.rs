@@ -1,27 +1,34 @@
 //! The controller's Prometheus metrics, under Argo Rollouts' names so existing dashboards keep working,
 //! plus Ramp's own (`ramp_*`).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod ordered;
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use crate::api::{AnalysisPhase, Rollout, RolloutStatus};
 use crate::plan::Event;
+use ordered::OrderedFamily;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+// Every family keyed by an object is an `OrderedFamily` (see its module for why), and every label set
+// starts with the object's namespace and name, so all the series of one object sit together in label
+// order and go by range when the object does.
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct RolloutLabels {
     pub namespace: String,
     pub name: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct InfoLabels {
     pub namespace: String,
     pub name: String,
@@ -39,7 +46,7 @@ struct RolloutGauges {
     updated: i64,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct EventLabels {
     pub namespace: String,
     pub name: String,
@@ -48,11 +55,12 @@ pub struct EventLabels {
     pub kind: EventType,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct EventType {
     pub r#type: String,
 }
 
+/// Labels in Argo's order; ordered by the object first (see [`RequestLabels::object_order`]).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
     pub kind: String,
@@ -62,21 +70,47 @@ pub struct RequestLabels {
     pub status_code: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+impl RequestLabels {
+    /// Namespace and name before kind, so one object's series (its subresources' included) are
+    /// neighbours whatever their kind; the exposition keeps Argo's label order.
+    fn object_order(&self) -> [&str; 5] {
+        [
+            &self.namespace,
+            &self.name,
+            &self.kind,
+            &self.verb,
+            &self.status_code,
+        ]
+    }
+}
+
+impl Ord for RequestLabels {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.object_order().cmp(&other.object_order())
+    }
+}
+
+impl PartialOrd for RequestLabels {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub namespace: String,
     pub name: String,
     pub error: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct RunInfoLabels {
     pub namespace: String,
     pub name: String,
     pub phase: String,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct MetricPhaseLabels {
     pub namespace: String,
     pub name: String,
@@ -94,24 +128,10 @@ struct RunSeries {
 }
 
 /// One metric of an AnalysisRun, as `analysis_run_metric_phase` reports it.
-/// The few values some labels take (event reasons, error kinds, requested resources, status codes),
-/// remembered so every series of a deleted object can be found again without keeping each series' labels
-/// per object.
-#[derive(Debug, Default)]
-struct Vocabulary {
-    reasons: BTreeSet<String>,
-    errors: BTreeSet<String>,
-    kinds: BTreeSet<String>,
-    status_codes: BTreeSet<String>,
-}
-
 /// How long the request series of a deleted object stay after its deletion is seen: long enough for
 /// several scrapes to read their last values (its delete included), short enough that a controller
 /// releasing all day does not keep a series per ReplicaSet it ever made.
 pub const DELETED_OBJECT_SERIES_GRACE: Duration = Duration::from_secs(300);
-
-/// The verbs a request naming one object is counted under (see `requests::RequestInfo::verb`).
-const NAMED_VERBS: [&str; 4] = ["get", "update", "patch", "delete"];
 
 /// A deleted object whose request series are due to go.
 #[derive(Debug)]
@@ -120,12 +140,6 @@ struct Departed {
     resource: String,
     namespace: String,
     name: String,
-}
-
-fn remember(words: &mut BTreeSet<String>, word: &str) {
-    if !words.contains(word) {
-        words.insert(word.to_string());
-    }
 }
 
 pub struct MetricPhase<'a> {
@@ -142,29 +156,28 @@ fn reconcile_histogram() -> Histogram {
 
 pub struct Metrics {
     registry: Registry,
-    info: Family<InfoLabels, Gauge>,
+    info: OrderedFamily<InfoLabels, Gauge>,
     /// What each Rollout's series were last set to, so a reconcile that changes none of them (most do
     /// not) skips the label hashing of five families.
-    gauges_by_rollout: Mutex<HashMap<RolloutLabels, RolloutGauges>>,
-    replicas_available: Family<RolloutLabels, Gauge>,
-    replicas_unavailable: Family<RolloutLabels, Gauge>,
-    replicas_desired: Family<RolloutLabels, Gauge>,
-    replicas_updated: Family<RolloutLabels, Gauge>,
-    reconcile: Family<RolloutLabels, Histogram, fn() -> Histogram>,
-    reconcile_errors: Family<ErrorLabels, Counter>,
-    events: Family<EventLabels, Counter>,
-    requests: Family<RequestLabels, Counter>,
-    ops: Family<OpLabels, Counter>,
-    run_info: Family<RunInfoLabels, Gauge>,
-    run_metric_phase: Family<MetricPhaseLabels, Gauge>,
-    run_reconcile: Family<RolloutLabels, Histogram, fn() -> Histogram>,
-    run_reconcile_errors: Family<ErrorLabels, Counter>,
-    series_by_run: Mutex<HashMap<RolloutLabels, RunSeries>>,
-    vocabulary: Mutex<Vocabulary>,
+    gauges_by_rollout: Mutex<BTreeMap<RolloutLabels, RolloutGauges>>,
+    replicas_available: OrderedFamily<RolloutLabels, Gauge>,
+    replicas_unavailable: OrderedFamily<RolloutLabels, Gauge>,
+    replicas_desired: OrderedFamily<RolloutLabels, Gauge>,
+    replicas_updated: OrderedFamily<RolloutLabels, Gauge>,
+    reconcile: OrderedFamily<RolloutLabels, Histogram>,
+    reconcile_errors: OrderedFamily<ErrorLabels, Counter>,
+    events: OrderedFamily<EventLabels, Counter>,
+    requests: OrderedFamily<RequestLabels, Counter>,
+    ops: OrderedFamily<OpLabels, Counter>,
+    run_info: OrderedFamily<RunInfoLabels, Gauge>,
+    run_metric_phase: OrderedFamily<MetricPhaseLabels, Gauge>,
+    run_reconcile: OrderedFamily<RolloutLabels, Histogram>,
+    run_reconcile_errors: OrderedFamily<ErrorLabels, Counter>,
+    series_by_run: Mutex<BTreeMap<RolloutLabels, RunSeries>>,
     departed: Mutex<VecDeque<Departed>>,
 }
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+#[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
 pub struct OpLabels {
     pub op: String,
 }
@@ -179,23 +192,22 @@ impl Metrics {
     pub fn new() -> Metrics {
         let mut registry = Registry::default();
         let m = Metrics {
-            info: Family::default(),
+            info: OrderedFamily::default(),
             gauges_by_rollout: Mutex::default(),
-            replicas_available: Family::default(),
-            replicas_unavailable: Family::default(),
-            replicas_desired: Family::default(),
-            replicas_updated: Family::default(),
-            reconcile: Family::new_with_constructor(reconcile_histogram),
-            reconcile_errors: Family::default(),
-            events: Family::default(),
-            requests: Family::default(),
-            ops: Family::default(),
-            run_info: Family::default(),
-            run_metric_phase: Family::default(),
-            run_reconcile: Family::new_with_constructor(reconcile_histogram),
-            run_reconcile_errors: Family::default(),
+            replicas_available: OrderedFamily::default(),
+            replicas_unavailable: OrderedFamily::default(),
+            replicas_desired: OrderedFamily::default(),
+            replicas_updated: OrderedFamily::default(),
+            reconcile: OrderedFamily::new_with(reconcile_histogram),
+            reconcile_errors: OrderedFamily::default(),
+            events: OrderedFamily::default(),
+            requests: OrderedFamily::default(),
+            ops: OrderedFamily::default(),
+            run_info: OrderedFamily::default(),
+            run_metric_phase: OrderedFamily::default(),
+            run_reconcile: OrderedFamily::new_with(reconcile_histogram),
+            run_reconcile_errors: OrderedFamily::default(),
             series_by_run: Mutex::default(),
-            vocabulary: Mutex::default(),
             departed: Mutex::default(),
             registry: Registry::default(),
         };
@@ -350,26 +362,20 @@ impl Metrics {
             family.remove(&key);
         }
         self.reconcile.remove(&key);
-        let vocabulary = self.vocabulary();
-        for reason in &vocabulary.reasons {
-            for r#type in ["Normal", "Warning"] {
-                self.events.remove(&EventLabels {
-                    namespace: namespace.into(),
-                    name: name.into(),
-                    reason: reason.clone(),
-                    kind: EventType {
-                        r#type: r#type.into(),
-                    },
-                });
-            }
-        }
-        for error in &vocabulary.errors {
-            self.reconcile_errors.remove(&ErrorLabels {
-                namespace: namespace.into(),
-                name: name.into(),
-                error: error.clone(),
-            });
-        }
+        let first_event = EventLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+            reason: String::new(),
+            kind: EventType {
+                r#type: String::new(),
+            },
+        };
+        self.events.remove_run(
+            &first_event,
+            |l| l.namespace == namespace && l.name == name,
+            |_| true,
+        );
+        forget_errors(&self.reconcile_errors, namespace, name);
     }
 
     /// An object (`resource` is its plural, e.g. `replicasets`) was deleted at `now`: its request series
@@ -394,29 +400,22 @@ impl Metrics {
 
     /// Drops the request series that name one object, its subresources included.
     fn forget_requests(&self, resource: &str, namespace: &str, name: &str) {
-        let vocabulary = self.vocabulary();
-        let subresource = format!("{resource}/");
-        let kinds = vocabulary
-            .kinds
-            .iter()
-            .filter(|k| *k == resource || k.starts_with(&subresource));
-        for kind in kinds {
-            for verb in NAMED_VERBS {
-                for status_code in &vocabulary.status_codes {
-                    self.requests.remove(&RequestLabels {
-                        kind: kind.clone(),
-                        namespace: namespace.into(),
-                        name: name.into(),
-                        verb: verb.into(),
-                        status_code: status_code.clone(),
-                    });
-                }
-            }
-        }
-    }
-
-    fn vocabulary(&self) -> std::sync::MutexGuard<'_, Vocabulary> {
-        self.vocabulary.lock().unwrap_or_else(|e| e.into_inner())
+        let first = RequestLabels {
+            kind: String::new(),
+            namespace: namespace.into(),
+            name: name.into(),
+            verb: String::new(),
+            status_code: String::new(),
+        };
+        self.requests.remove_run(
+            &first,
+            |l| l.namespace == namespace && l.name == name,
+            |l| {
+                l.kind
+                    .strip_prefix(resource)
+                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            },
+        );
     }
 
     pub fn reconciled(&self, rollout: &Rollout, took: Duration) {
@@ -426,7 +425,6 @@ impl Metrics {
     }
 
     pub fn reconcile_failed(&self, namespace: &str, name: &str, error: &str) {
-        remember(&mut self.vocabulary().errors, error);
         self.reconcile_errors
             .get_or_create(&ErrorLabels {
                 namespace: namespace.into(),
@@ -437,7 +435,6 @@ impl Metrics {
     }
 
     pub fn event(&self, namespace: &str, name: &str, event: &Event) {
-        remember(&mut self.vocabulary().reasons, &event.reason);
         let kind = EventType {
             r#type: if event.warning { "Warning" } else { "Normal" }.into(),
         };
@@ -453,11 +450,6 @@ impl Metrics {
 
     /// One request sent to the API server and how it was answered (`error` when it got no answer).
     pub fn request(&self, request: &super::requests::RequestInfo, status_code: &str) {
-        if !request.name.is_empty() {
-            let mut vocabulary = self.vocabulary();
-            remember(&mut vocabulary.kinds, &request.kind);
-            remember(&mut vocabulary.status_codes, status_code);
-        }
         self.requests
             .get_or_create(&RequestLabels {
                 kind: request.kind.clone(),
@@ -545,13 +537,7 @@ impl Metrics {
             }
         }
         self.run_reconcile.remove(&key);
-        for error in &self.vocabulary().errors {
-            self.run_reconcile_errors.remove(&ErrorLabels {
-                namespace: namespace.into(),
-                name: name.into(),
-                error: error.clone(),
-            });
-        }
+        forget_errors(&self.run_reconcile_errors, namespace, name);
     }
 
     pub fn analysis_run_reconciled(&self, namespace: &str, name: &str, took: Duration) {
@@ -564,7 +550,6 @@ impl Metrics {
     }
 
     pub fn analysis_run_failed(&self, namespace: &str, name: &str, error: &str) {
-        remember(&mut self.vocabulary().errors, error);
         self.run_reconcile_errors
             .get_or_create(&ErrorLabels {
                 namespace: namespace.into(),
@@ -573,6 +558,20 @@ impl Metrics {
             })
             .inc();
     }
+}
+
+/// Drops one object's error series, whatever their error.
+fn forget_errors(errors: &OrderedFamily<ErrorLabels, Counter>, namespace: &str, name: &str) {
+    let first = ErrorLabels {
+        namespace: namespace.into(),
+        name: name.into(),
+        error: String::new(),
+    };
+    errors.remove_run(
+        &first,
+        |l| l.namespace == namespace && l.name == name,
+        |_| true,
+    );
 }
 
 fn labels(rollout: &Rollout) -> RolloutLabels {
@@ -643,6 +642,30 @@ mod tests {
             metrics.encode().contains("verb=\"create\""),
             "series that name no object stay"
         );
+    }
+
+    #[test]
+    fn a_deleted_objects_subresources_go_with_it_and_namesakes_of_other_kinds_stay() {
+        let metrics = Metrics::new();
+        metrics.request(&request("rollouts", "web", "patch"), "200");
+        metrics.request(&request("rollouts/status", "web", "patch"), "409");
+        metrics.request(&request("replicasets", "web", "get"), "200");
+        metrics.request(&request("rolloutsets", "web", "get"), "200");
+        let t0 = Instant::now();
+        metrics.object_deleted("rollouts", "shop", "web", t0);
+        metrics.object_deleted(
+            "replicasets",
+            "shop",
+            "other",
+            t0 + DELETED_OBJECT_SERIES_GRACE,
+        );
+        let kinds: Vec<String> = series_naming(&metrics, "web")
+            .iter()
+            .filter_map(|l| l.split("kind=\"").nth(1))
+            .filter_map(|rest| rest.split('"').next())
+            .map(str::to_string)
+            .collect();
+        assert_eq!(kinds, vec!["replicasets", "rolloutsets"]);
     }
 
     #[test]

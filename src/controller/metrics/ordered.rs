@@ -1,0 +1,201 @@
+//! A metric family whose series live in a B-tree, in label order.
+//!
+//! prometheus-client's `Family` keeps its series in a hash table. Under churn (the series of deleted
+//! ReplicaSets and AnalysisRuns removed while a release's new ones arrive) a hash table marks freed slots
+//! as tombstones that still count against its free room, and once that room is used up while more than
+//! half its capacity is live, it doubles, though the live series did not grow. At the steady 8,700 request
+//! series of a 100-Rollout soak that was a one-time step of 2 MiB, 44 minutes in. A B-tree's memory
+//! follows its live series, and its order finds every series of one object by range, without keeping a
+//! list of each label value ever seen.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::{MetricType, TypedMetric};
+
+/// Series of one metric by label set. Cloning shares the series (register a clone, keep the original).
+pub struct OrderedFamily<L, M> {
+    series: Arc<Mutex<BTreeMap<L, M>>>,
+    new_metric: fn() -> M,
+}
+
+impl<L, M> Clone for OrderedFamily<L, M> {
+    fn clone(&self) -> Self {
+        OrderedFamily {
+            series: self.series.clone(),
+            new_metric: self.new_metric,
+        }
+    }
+}
+
+impl<L, M: Default> Default for OrderedFamily<L, M> {
+    fn default() -> Self {
+        OrderedFamily::new_with(M::default)
+    }
+}
+
+impl<L, M> OrderedFamily<L, M> {
+    /// A family whose new series start as `new_metric` makes them (a histogram's buckets, say).
+    pub fn new_with(new_metric: fn() -> M) -> Self {
+        OrderedFamily {
+            series: Arc::default(),
+            new_metric,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, BTreeMap<L, M>> {
+        // A panic while holding the lock leaves a map that is still whole: every operation on it is one
+        // insert or remove.
+        self.series.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl<L: Ord + Clone, M: Clone> OrderedFamily<L, M> {
+    /// The series for `labels`, created if new. Counters, gauges and histograms are shared handles, so
+    /// what is done to the returned one shows in the family.
+    pub fn get_or_create(&self, labels: &L) -> M {
+        let mut series = self.lock();
+        if let Some(metric) = series.get(labels) {
+            return metric.clone();
+        }
+        let metric = (self.new_metric)();
+        series.insert(labels.clone(), metric.clone());
+        metric
+    }
+
+    pub fn remove(&self, labels: &L) {
+        self.lock().remove(labels);
+    }
+
+    /// Removes the series that `remove` picks among the run that starts at `first` (in label order) and
+    /// lasts while `within` holds.
+    pub fn remove_run(&self, first: &L, within: impl Fn(&L) -> bool, remove: impl Fn(&L) -> bool) {
+        let mut series = self.lock();
+        let doomed: Vec<L> = series
+            .range(first..)
+            .map(|(labels, _)| labels)
+            .take_while(|labels| within(labels))
+            .filter(|labels| remove(labels))
+            .cloned()
+            .collect();
+        for labels in &doomed {
+            series.remove(labels);
+        }
+    }
+
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
+impl<L: fmt::Debug, M: fmt::Debug> fmt::Debug for OrderedFamily<L, M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OrderedFamily")
+            .field("series", &*self.lock())
+            .finish()
+    }
+}
+
+impl<L, M> EncodeMetric for OrderedFamily<L, M>
+where
+    L: EncodeLabelSet,
+    M: EncodeMetric + TypedMetric,
+{
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
+        for (labels, metric) in self.lock().iter() {
+            metric.encode(encoder.encode_family(labels)?)?;
+        }
+        Ok(())
+    }
+
+    fn metric_type(&self) -> MetricType {
+        M::TYPE
+    }
+
+    /// An empty family has no descriptor in the output, as with prometheus-client's own.
+    fn is_empty(&self) -> bool {
+        self.lock().is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use prometheus_client::metrics::counter::Counter;
+    use prometheus_client::registry::Registry;
+
+    use super::*;
+
+    #[derive(Clone, Debug, Hash, PartialEq, Eq, PartialOrd, Ord, EncodeLabelSet)]
+    struct Labels {
+        namespace: String,
+        name: String,
+        verb: String,
+    }
+
+    fn labels(name: &str, verb: &str) -> Labels {
+        Labels {
+            namespace: "shop".into(),
+            name: name.into(),
+            verb: verb.into(),
+        }
+    }
+
+    fn encoded(family: &OrderedFamily<Labels, Counter>) -> String {
+        let mut registry = Registry::default();
+        registry.register("requests", "Requests", family.clone());
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &registry).expect("encodes");
+        out
+    }
+
+    #[test]
+    fn a_series_is_shared_between_handles_and_encoded_as_a_family_would_be() {
+        let family: OrderedFamily<Labels, Counter> = OrderedFamily::default();
+        assert!(
+            !encoded(&family).contains("# TYPE"),
+            "no descriptor while empty"
+        );
+        family.get_or_create(&labels("web", "get")).inc();
+        family.get_or_create(&labels("web", "get")).inc();
+        family.get_or_create(&labels("api", "patch")).inc();
+        let text = encoded(&family);
+        assert!(text.contains("# TYPE requests counter"), "{text}");
+        assert!(
+            text.contains("requests_total{namespace=\"shop\",name=\"web\",verb=\"get\"} 2"),
+            "{text}"
+        );
+        assert!(
+            text.contains("requests_total{namespace=\"shop\",name=\"api\",verb=\"patch\"} 1"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn remove_run_takes_only_the_picked_series_of_the_run() {
+        let family: OrderedFamily<Labels, Counter> = OrderedFamily::default();
+        for (name, verb) in [
+            ("web", "get"),
+            ("web", "patch"),
+            ("web-2", "get"),
+            ("api", "get"),
+        ] {
+            family.get_or_create(&labels(name, verb)).inc();
+        }
+        family.remove_run(
+            &labels("web", ""),
+            |l| l.name == "web",
+            |l| l.verb == "patch",
+        );
+        assert_eq!(family.len(), 3);
+        family.remove_run(&labels("web", ""), |l| l.name == "web", |_| true);
+        let text = encoded(&family);
+        assert!(!text.contains("name=\"web\""), "{text}");
+        assert!(
+            text.contains("name=\"web-2\"") && text.contains("name=\"api\""),
+            "{text}"
+        );
+    }
+}
