@@ -127,7 +127,6 @@ struct RunSeries {
     metric_phases: Vec<MetricPhaseLabels>,
 }
 
-/// One metric of an AnalysisRun, as `analysis_run_metric_phase` reports it.
 /// How long the request series of a deleted object stay after its deletion is seen: long enough for
 /// several scrapes to read their last values (its delete included), short enough that a controller
 /// releasing all day does not keep a series per ReplicaSet it ever made.
@@ -142,6 +141,7 @@ struct Departed {
     name: String,
 }
 
+/// One metric of an AnalysisRun, as `analysis_run_metric_phase` reports it.
 pub struct MetricPhase<'a> {
     pub metric: &'a str,
     /// `Prometheus`, `Web` or `Job`.
@@ -158,7 +158,7 @@ pub struct Metrics {
     registry: Registry,
     info: OrderedFamily<InfoLabels, Gauge>,
     /// What each Rollout's series were last set to, so a reconcile that changes none of them (most do
-    /// not) skips the label hashing of five families.
+    /// not) skips the lookups in five families.
     gauges_by_rollout: Mutex<BTreeMap<RolloutLabels, RolloutGauges>>,
     replicas_available: OrderedFamily<RolloutLabels, Gauge>,
     replicas_unavailable: OrderedFamily<RolloutLabels, Gauge>,
@@ -400,6 +400,10 @@ impl Metrics {
 
     /// Drops the request series that name one object, its subresources included.
     fn forget_requests(&self, resource: &str, namespace: &str, name: &str) {
+        if name.is_empty() {
+            // The series without a name (lists, watches, creates) belong to no one object.
+            return;
+        }
         let first = RequestLabels {
             kind: String::new(),
             namespace: namespace.into(),

@@ -10,14 +10,16 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
 /// Series of one metric by label set. Cloning shares the series (register a clone, keep the original).
 pub struct OrderedFamily<L, M> {
-    series: Arc<Mutex<BTreeMap<L, M>>>,
+    // A read lock for scrapes and for series that exist already (most calls), as prometheus-client's own
+    // family does, so a scrape does not hold up the controller's requests.
+    series: Arc<RwLock<BTreeMap<L, M>>>,
     new_metric: fn() -> M,
 }
 
@@ -45,10 +47,14 @@ impl<L, M> OrderedFamily<L, M> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<L, M>> {
-        // A panic while holding the lock leaves a map that is still whole: every operation on it is one
-        // insert or remove.
-        self.series.lock().unwrap_or_else(|e| e.into_inner())
+    // A panic while holding the lock (in a caller's closure, say) leaves the map whole: the B-tree's own
+    // operations do not unwind halfway. So a poisoned lock is used as it is.
+    fn read(&self) -> RwLockReadGuard<'_, BTreeMap<L, M>> {
+        self.series.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, BTreeMap<L, M>> {
+        self.series.write().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -56,28 +62,28 @@ impl<L: Ord + Clone, M: Clone> OrderedFamily<L, M> {
     /// The series for `labels`, created if new. Counters, gauges and histograms are shared handles, so
     /// what is done to the returned one shows in the family.
     pub fn get_or_create(&self, labels: &L) -> M {
-        let mut series = self.lock();
-        if let Some(metric) = series.get(labels) {
+        if let Some(metric) = self.read().get(labels) {
             return metric.clone();
         }
-        let metric = (self.new_metric)();
-        series.insert(labels.clone(), metric.clone());
-        metric
+        self.write()
+            .entry(labels.clone())
+            .or_insert_with(self.new_metric)
+            .clone()
     }
 
     pub fn remove(&self, labels: &L) {
-        self.lock().remove(labels);
+        self.write().remove(labels);
     }
 
-    /// Removes the series that `remove` picks among the run that starts at `first` (in label order) and
+    /// Removes the series that `pick` picks among the run that starts at `first` (in label order) and
     /// lasts while `within` holds.
-    pub fn remove_run(&self, first: &L, within: impl Fn(&L) -> bool, remove: impl Fn(&L) -> bool) {
-        let mut series = self.lock();
+    pub fn remove_run(&self, first: &L, within: impl Fn(&L) -> bool, pick: impl Fn(&L) -> bool) {
+        let mut series = self.write();
         let doomed: Vec<L> = series
             .range(first..)
             .map(|(labels, _)| labels)
             .take_while(|labels| within(labels))
-            .filter(|labels| remove(labels))
+            .filter(|labels| pick(labels))
             .cloned()
             .collect();
         for labels in &doomed {
@@ -87,14 +93,14 @@ impl<L: Ord + Clone, M: Clone> OrderedFamily<L, M> {
 
     #[cfg(test)]
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.read().len()
     }
 }
 
 impl<L: fmt::Debug, M: fmt::Debug> fmt::Debug for OrderedFamily<L, M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("OrderedFamily")
-            .field("series", &*self.lock())
+            .field("series", &*self.read())
             .finish()
     }
 }
@@ -105,7 +111,7 @@ where
     M: EncodeMetric + TypedMetric,
 {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), fmt::Error> {
-        for (labels, metric) in self.lock().iter() {
+        for (labels, metric) in self.read().iter() {
             metric.encode(encoder.encode_family(labels)?)?;
         }
         Ok(())
@@ -117,7 +123,7 @@ where
 
     /// An empty family has no descriptor in the output, as with prometheus-client's own.
     fn is_empty(&self) -> bool {
-        self.lock().is_empty()
+        self.read().is_empty()
     }
 }
 
