@@ -1407,6 +1407,70 @@ async fn resuming_a_watch_after_compaction_is_gone() {
     assert_eq!((kind.as_str(), name.as_str()), ("ADDED", "after"));
 }
 
+#[tokio::test]
+async fn a_quiet_watchs_bookmark_keeps_its_resume_point_current() {
+    // A watch of a kind nobody changes, while another kind changes: its bookmarks must move on with the
+    // store, or a resume from the last one fails with 410 once the history has moved past it (and a
+    // controller relists every time its watch times out).
+    let sim = start_api_only().await;
+    let client = sim.client().unwrap();
+    let quiet: Api<Service> = Api::default_namespaced(client.clone());
+    let busy: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let start = quiet.list(&ListParams::default()).await.unwrap();
+    let start_rv = start.metadata.resource_version.clone().unwrap_or_default();
+    let mut stream = quiet
+        .watch(&WatchParams::default(), &start_rv)
+        .await
+        .unwrap()
+        .boxed();
+    let last_busy = busy
+        .create(
+            &PostParams::default(),
+            &config_map("busy", json!({}), json!({})),
+        )
+        .await
+        .unwrap();
+
+    let event = tokio::time::timeout(DEADLINE, stream.next())
+        .await
+        .expect("a bookmark within the deadline")
+        .expect("the watch stream is open")
+        .expect("a decodable watch event");
+    let bookmark_rv = match event {
+        WatchEvent::Bookmark(bookmark) => bookmark.metadata.resource_version,
+        other => panic!("only bookmarks on a quiet watch, got {other:?}"),
+    };
+    let bookmark_rv: u64 = bookmark_rv.parse().unwrap();
+    assert!(
+        bookmark_rv >= rv_number(&last_busy),
+        "bookmark {bookmark_rv} is behind the store ({})",
+        rv_number(&last_busy)
+    );
+
+    // Everything before now is compacted away; the bookmark is still a place to resume from.
+    call(&client, "POST", "/kubesim/admin/compact", None).await;
+    let mut resumed = quiet
+        .watch(&WatchParams::default(), &bookmark_rv.to_string())
+        .await
+        .unwrap()
+        .boxed();
+    let created = quiet
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "metadata": {"name": "web"},
+                "spec": {"ports": [{"port": 80}]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    match next_event(&mut resumed).await {
+        WatchEvent::Added(service) => assert_eq!(service.metadata.name, created.metadata.name),
+        other => panic!("expected the new Service, got {other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Selectors and pagination
 // ---------------------------------------------------------------------------------------------------------

@@ -351,7 +351,7 @@ fn watch_request(
         table: table::wants_table(accept).then(|| include_object(query).to_string()),
         faults: app.faults.get(),
     };
-    watch::stream(Arc::new(rt.clone()), start, settings)
+    watch::stream(app.cluster.clone(), Arc::new(rt.clone()), start, settings)
 }
 
 fn list_options(query: &Query) -> ListOptions {

@@ -13,10 +13,11 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use super::table;
-use crate::apiserver::{ApiError, WatchStart, served};
+use crate::apiserver::{ApiError, Cluster, Filter, WatchStart, served};
 use crate::faults::Faults;
 use crate::json::At;
-use crate::registry::ResourceType;
+use crate::registry::{ResourceType, StorageKey};
+use crate::store::Change;
 
 pub struct Settings {
     pub timeout: Option<Duration>,
@@ -31,9 +32,14 @@ pub struct Settings {
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(1800);
 const BOOKMARK_INTERVAL: Duration = Duration::from_secs(5);
 
-pub fn stream(rt: Arc<ResourceType>, start: WatchStart, settings: Settings) -> Response {
+pub fn stream(
+    cluster: Arc<Cluster>,
+    rt: Arc<ResourceType>,
+    start: WatchStart,
+    settings: Settings,
+) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Bytes, Infallible>>(256);
-    tokio::spawn(run(rt, start, settings, tx));
+    tokio::spawn(run(cluster, rt, start, settings, tx));
     let mut response = Response::new(Body::from_stream(ReceiverStream::new(rx)));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -128,7 +134,37 @@ impl Writer {
     }
 }
 
+/// The live part of a watch: which changes it sends and the last resourceVersion it has accounted for.
+struct Live {
+    resource: StorageKey,
+    filter: Filter,
+    last_rv: u64,
+}
+
+impl Live {
+    /// Sends one change of the feed if this watch shows it; false when the watch should end.
+    async fn forward(&mut self, writer: &mut Writer, change: &Arc<Change>) -> bool {
+        if change.rv <= self.last_rv {
+            return true;
+        }
+        self.last_rv = change.rv;
+        let seen = (change.resource == self.resource)
+            .then(|| self.filter.event_for(change))
+            .flatten();
+        let Some((event, object)) = seen else {
+            return true;
+        };
+        let object = served(&writer.rt, &object);
+        if Arc::ptr_eq(&object, &change.object) && writer.table.is_none() {
+            writer.send_encoded(event.as_str(), change.encoded()).await
+        } else {
+            writer.event(event.as_str(), &object).await
+        }
+    }
+}
+
 async fn run(
+    cluster: Arc<Cluster>,
     rt: Arc<ResourceType>,
     start: WatchStart,
     settings: Settings,
@@ -160,8 +196,11 @@ async fn run(
     if settings.send_initial_events && !writer.bookmark(after, true).await {
         return;
     }
-    let resource = rt.storage_key();
-    let mut last_rv = after;
+    let mut live = Live {
+        resource: rt.storage_key(),
+        filter,
+        last_rv: after,
+    };
     let mut bookmark_timer = tokio::time::interval_at(
         tokio::time::Instant::now() + BOOKMARK_INTERVAL,
         BOOKMARK_INTERVAL,
@@ -170,30 +209,33 @@ async fn run(
         tokio::select! {
             change = feed.recv() => match change {
                 Ok(change) => {
-                    if change.rv <= last_rv {
-                        continue;
-                    }
-                    last_rv = change.rv;
-                    let seen = (change.resource == resource)
-                        .then(|| filter.event_for(&change))
-                        .flatten();
-                    if let Some((event, object)) = seen {
-                        let object = served(&rt, &object);
-                        let sent = if Arc::ptr_eq(&object, &change.object) && writer.table.is_none() {
-                            writer.send_encoded(event.as_str(), change.encoded()).await
-                        } else {
-                            writer.event(event.as_str(), &object).await
-                        };
-                        if !sent {
-                            return;
-                        }
+                    if !live.forward(&mut writer, &change).await {
+                        return;
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,
             },
             _ = tokio::time::sleep_until(deadline) => return,
             _ = bookmark_timer.tick(), if settings.bookmarks => {
-                if !writer.bookmark(last_rv, false).await {
+                // The feed carries this resource's changes only, so a quiet resource's last change grows old
+                // while other kinds change; a bookmark at it would fall out of the history, and the client's
+                // next watch from it would get 410 and relist. As kube-apiserver does, bookmark the store's
+                // current version instead. Every change of this resource up to it is in the feed already
+                // (changes are sent under the store's lock), so deliver those first.
+                let now = cluster.resource_version();
+                loop {
+                    match feed.try_recv() {
+                        Ok(change) => {
+                            if !live.forward(&mut writer, &change).await {
+                                return;
+                            }
+                        }
+                        Err(broadcast::error::TryRecvError::Empty) => break,
+                        Err(_) => return,
+                    }
+                }
+                live.last_rv = live.last_rv.max(now);
+                if !writer.bookmark(live.last_rv, false).await {
                     return;
                 }
             }
