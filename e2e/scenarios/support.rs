@@ -156,8 +156,24 @@ impl Env {
             .collect()
     }
 
-    /// Events recorded for an object, oldest first: (reason, message).
+    /// Events recorded for an object, oldest first: (reason, message). The controller posts Events in
+    /// the background, after the writes they describe, so this reads until two reads 300 ms apart agree.
     pub fn events(&self, object: &str) -> Vec<(String, String)> {
+        let mut last = self.events_now(object);
+        wait_for("the Events to settle", Duration::from_secs(15), || {
+            std::thread::sleep(Duration::from_millis(300));
+            let now = self.events_now(object);
+            if now == last {
+                Ok(now)
+            } else {
+                last = now;
+                Err(format!("{last:?}"))
+            }
+        })
+    }
+
+    /// Events recorded for an object as of this read, oldest first: (reason, message).
+    fn events_now(&self, object: &str) -> Vec<(String, String)> {
         let list = self.get_json(&[
             "events",
             "--field-selector",

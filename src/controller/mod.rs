@@ -307,16 +307,26 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
     tokio::spawn(drain(cluster_templates));
     tracing::info!(namespace = ns.unwrap_or("(all)"), "ramp-controller started");
     controller
-        .run(reconcile, error_policy, ctx)
+        .run(reconcile, error_policy, ctx.clone())
         .for_each(|result| async move {
             if let Err(e) = result {
                 tracing::debug!(error = %e, "reconcile failed");
             }
         })
         .await;
+    let unposted = ctx.events.flush(SHUTDOWN_EVENTS_PATIENCE).await;
+    if unposted > 0 {
+        tracing::warn!(
+            unposted,
+            "shutting down with Events not yet recorded; they are lost"
+        );
+    }
     drop(servers);
     Ok(())
 }
+
+/// How long shutting down waits for the Events of the last reconciles to be posted.
+const SHUTDOWN_EVENTS_PATIENCE: Duration = Duration::from_secs(5);
 
 /// A stream that yields once every time this process becomes the leader, so it reconciles everything.
 fn async_stream_of_gains(
@@ -419,6 +429,8 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         // watch event of our write triggers the next reconcile, the requeue is a fallback.
         return Ok(Action::requeue(STALE_REQUEUE));
     }
+    // Events wait until no reconcile is under way, so this one's writes go first.
+    let _events_wait = ctx.events.hold();
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", namespace = %rollout.namespace().unwrap_or_default(), rollout = %rollout.name_any());
     let _guard = span.enter();
