@@ -75,8 +75,9 @@ const QUEUE: usize = 2048;
 /// that is never quiet still records every Event, at most this far behind.
 const HOLD: usize = 1024;
 /// Rollout reconciles under way at once that make a burst, during which Events wait. One Rollout
-/// reconciled on its own is no burst: its Events go at once, as they would without the wait, so a
-/// controller killed right after a lone reconcile has still recorded its Events.
+/// reconciled on its own is no burst and does not hold its Events back: the writers post them as soon
+/// as they get to them, as they did before Events waited, so a controller killed between releases loses
+/// no more of them than it did then.
 const BURST: usize = 2;
 /// How long after a burst ends its Events keep waiting. A burst of releases has short gaps (a reconcile
 /// waits for the next pod to become ready, about 100 ms in kubesim); Events posted in them compete with
@@ -91,6 +92,7 @@ struct Batch {
     events: Vec<Event>,
     /// When the plan made them: the Events carry this time, however long they waited.
     at: Timestamp,
+    /// When they were handed to the writer; [`MAX_WAIT`] counts from here.
     queued: Instant,
 }
 
@@ -116,7 +118,7 @@ impl Batch {
 /// for [`LULL`] after, so that in a burst of releases the writes that move traffic reach the API server
 /// before the Events that describe them: when 1,000 Rollouts update at once, the last one's first write
 /// does not queue behind the others' Events. It waits at most [`MAX_WAIT`], and not at all once
-/// [`HOLD`] batches are waiting before it; it carries the time its plan made it, however long it waited.
+/// [`HOLD`] batches are queued behind it; it carries the time its plan made it, however long it waited.
 /// An Event that cannot be recorded must not stop a release: the failure is logged, never returned.
 #[derive(Clone)]
 pub struct Recorder {
@@ -138,32 +140,54 @@ pub struct Hold(Arc<Activity>);
 
 impl Drop for Hold {
     fn drop(&mut self) {
-        if self.0.reconciling.fetch_sub(1, Ordering::AcqRel) == BURST {
-            *self.0.burst_ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+        let ended_a_burst = {
+            let mut reconciling = self.0.reconciling();
+            reconciling.under_way -= 1;
+            let ended = reconciling.under_way + 1 == BURST;
+            if ended {
+                reconciling.burst_ended = Some(Instant::now());
+            }
+            ended
+        };
+        if ended_a_burst {
             self.0.quiet.notify_waiters();
         }
     }
 }
 
-/// How many reconciles are under way, and when the last burst of them ended.
+/// The reconciles under way, and when the last burst of them ended. One lock keeps the two consistent:
+/// a writer never sees a burst over without the time it ended.
+#[derive(Default)]
+struct Reconciling {
+    under_way: usize,
+    burst_ended: Option<Instant>,
+}
+
 #[derive(Default)]
 struct Activity {
-    reconciling: AtomicUsize,
-    burst_ended: Mutex<Option<Instant>>,
+    reconciling: Mutex<Reconciling>,
+    /// Woken when a burst ends.
     quiet: Notify,
 }
 
 impl Activity {
-    /// Returns once no burst is under way and none has ended for [`LULL`].
+    fn reconciling(&self) -> std::sync::MutexGuard<'_, Reconciling> {
+        self.reconciling.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Returns once no burst is under way and none ended within the last [`LULL`].
     async fn quiet(&self) {
         loop {
             // Created before the check, so a `notify_waiters` between the check and the wait still wakes it.
             let notified = self.quiet.notified();
-            if self.reconciling.load(Ordering::Acquire) >= BURST {
+            let (under_way, burst_ended) = {
+                let reconciling = self.reconciling();
+                (reconciling.under_way, reconciling.burst_ended)
+            };
+            if under_way >= BURST {
                 notified.await;
                 continue;
             }
-            let burst_ended = *self.burst_ended.lock().unwrap_or_else(|e| e.into_inner());
             match burst_ended.map(|at| at + LULL) {
                 Some(lull_ends) if Instant::now() < lull_ends => {
                     tokio::time::sleep_until(lull_ends).await;
@@ -221,7 +245,7 @@ impl Recorder {
 
     /// Counts a Rollout reconcile as under way until the returned guard is dropped.
     pub fn hold(&self) -> Hold {
-        self.activity.reconciling.fetch_add(1, Ordering::AcqRel);
+        self.activity.reconciling().under_way += 1;
         Hold(self.activity.clone())
     }
 
@@ -241,12 +265,14 @@ impl Recorder {
         };
         let writer =
             &self.writers[writer_for(&object.namespace().unwrap_or_default(), &object.name_any())];
-        self.unposted.fetch_add(1, Ordering::AcqRel);
-        if writer.batches.send(batch).await.is_err() {
-            self.unposted.fetch_sub(1, Ordering::AcqRel);
+        // Room first, then the count: a reconcile cancelled while it waits for room leaves no batch
+        // counted that will never be posted.
+        let Ok(room) = writer.batches.reserve().await else {
             tracing::warn!("event recorder stopped; events dropped");
             return;
-        }
+        };
+        self.unposted.fetch_add(1, Ordering::AcqRel);
+        room.send(batch);
         if writer.batches.max_capacity() - writer.batches.capacity() >= HOLD {
             writer.backlog.notify_waiters();
         }
@@ -266,9 +292,9 @@ impl Recorder {
     }
 }
 
-/// One writer: takes its batches in order and posts each once no burst is under way and the lull after
-/// it is over, once its backlog reaches [`HOLD`], or once the batch has waited [`MAX_WAIT`], whichever
-/// comes first.
+/// One writer: takes its batches in order and posts each once no burst is under way and none ended
+/// within the last [`LULL`], once [`HOLD`] batches are queued behind it, or once it has waited
+/// [`MAX_WAIT`] since it was recorded, whichever comes first.
 async fn write<P, F>(
     mut queue: mpsc::Receiver<Batch>,
     backlog: Arc<Notify>,
@@ -325,8 +351,6 @@ async fn create(client: &Client, event: &KubeEvent) -> Result<(), kube::Error> {
 }
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
-
     use k8s_openapi::api::core::v1::Pod;
 
     use super::*;
@@ -469,7 +493,10 @@ mod tests {
         let (recorder, posted) = recording();
         let _burst = [recorder.hold(), recorder.hold()];
         let web = pod("web");
-        for i in 0..HOLD + 5 {
+        recorder.record(&web, "0", &[event("Step0")]).await;
+        // The writer takes the first batch and waits for a quiet moment; the rest queue behind it.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        for i in 1..HOLD + 5 {
             recorder
                 .record(&web, &i.to_string(), &[event(&format!("Step{i}"))])
                 .await;

@@ -429,7 +429,7 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         // watch event of our write triggers the next reconcile, the requeue is a fallback.
         return Ok(Action::requeue(STALE_REQUEUE));
     }
-    // Events wait until no reconcile is under way, so this one's writes go first.
+    // While this and other reconciles run at once, Events wait, so the burst's writes go first.
     let _events_wait = ctx.events.hold();
     let started = Instant::now();
     let span = tracing::info_span!("reconcile", namespace = %rollout.namespace().unwrap_or_default(), rollout = %rollout.name_any());
