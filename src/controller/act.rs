@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::Context;
 use super::error::{Error, kube};
 use super::observe::Observation;
+use super::own_writes::Before;
 use crate::api::constants::*;
 use crate::api::{AnalysisRun, Rollout};
 use crate::plan::{Event, NewAnalysisRun, NewReplicaSet, Op, Plan};
@@ -29,6 +30,10 @@ pub struct Actor<'a> {
     rollout_version: String,
     /// Every resourceVersion the Rollout had during this actor's work: the one read, then one per write.
     rollout_versions: Vec<String>,
+    /// The ReplicaSets this actor created or patched, with what the cache showed of each before.
+    replica_set_writes: Vec<(String, Before)>,
+    /// resourceVersions this actor's own patches moved ReplicaSets to, newer than the cache's.
+    replica_set_versions: BTreeMap<String, String>,
     params: PatchParams,
 }
 
@@ -41,6 +46,8 @@ impl<'a> Actor<'a> {
             observation,
             rollout_version: rollout.resource_version().unwrap_or_default(),
             rollout_versions: vec![rollout.resource_version().unwrap_or_default()],
+            replica_set_writes: Vec::new(),
+            replica_set_versions: BTreeMap::new(),
             params: PatchParams {
                 field_manager: Some(FIELD_MANAGER.into()),
                 ..Default::default()
@@ -51,6 +58,11 @@ impl<'a> Actor<'a> {
     /// The Rollout's resourceVersions from the one read to the one after this actor's last write.
     pub fn rollout_versions(&self) -> &[String] {
         &self.rollout_versions
+    }
+
+    /// The ReplicaSets this actor created or patched, for the next reconcile to wait for in the cache.
+    pub fn take_replica_set_writes(&mut self) -> Vec<(String, Before)> {
+        std::mem::take(&mut self.replica_set_writes)
     }
 
     fn moved_rollout_to(&mut self, version: String) {
@@ -221,15 +233,31 @@ impl<'a> Actor<'a> {
         }
     }
 
+    /// The version a patch of the ReplicaSet `name` is conditioned on: the one our last patch in this
+    /// reconcile moved it to, or else the cache's.
     fn rs_version(&self, name: &str) -> Option<&String> {
-        self.observation.replica_set_versions.get(name)
+        self.replica_set_versions
+            .get(name)
+            .or_else(|| self.observation.replica_set_versions.get(name))
     }
 
-    async fn patch_replica_set(&self, name: &str, patch: Value) -> Result<(), Error> {
-        self.merge_patch::<ReplicaSet>(name, None, &patch)
+    async fn patch_replica_set(&mut self, name: &str, patch: Value) -> Result<(), Error> {
+        let before = self.rs_version(name).cloned();
+        let version = self
+            .merge_patch::<ReplicaSet>(name, None, &patch)
             .await
-            .map(drop)
-            .map_err(kube("patch", format!("ReplicaSet {name}")))
+            .map_err(kube("patch", format!("ReplicaSet {name}")))?;
+        // A patch that changed nothing keeps the version, and no watch event will follow it.
+        if let Some(before) = before
+            && before != version
+        {
+            self.replica_set_writes
+                .push((name.to_string(), Before::At(before)));
+        }
+        if !version.is_empty() {
+            self.replica_set_versions.insert(name.to_string(), version);
+        }
+        Ok(())
     }
 
     /// Merge-patches the object `name` of kind `K` (or its `subresource`) and returns the
@@ -296,7 +324,11 @@ impl<'a> Actor<'a> {
             )
             .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.replica_set_writes
+                    .push((new.name.clone(), Before::Absent));
+                Ok(())
+            }
             Err(kube::Error::Api(status)) if status.is_already_exists() => {
                 self.name_taken(new).await
             }
@@ -315,6 +347,9 @@ impl<'a> Actor<'a> {
             .await
             .map_err(kube("get", format!("ReplicaSet {}", new.name)))?;
         if super::observe::is_the_new_replica_set(&existing, self.rollout, &new.pod_template_hash) {
+            // Ours, created by an earlier reconcile: wait for the cache to show it.
+            self.replica_set_writes
+                .push((new.name.clone(), Before::Absent));
             return Err(Error::CreatedElsewhere(new.name.clone()));
         }
         let count = self

@@ -11,6 +11,7 @@ mod http;
 pub mod leader;
 pub mod metrics;
 pub mod observe;
+mod own_writes;
 pub mod requests;
 
 use std::collections::{HashMap, HashSet};
@@ -34,6 +35,7 @@ pub use error::Error;
 use leader::Leader;
 use metrics::Metrics;
 use observe::Caches;
+use own_writes::{OwnWrites, ReplicaSetWrites};
 
 use crate::api::constants::{LAST_APPLIED_ANNOTATION, POD_TEMPLATE_HASH_LABEL};
 use crate::api::{AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate, Rollout};
@@ -77,6 +79,8 @@ pub struct Context {
     own_writes: OwnWrites,
     /// The versions this process last wrote each AnalysisRun's status from.
     analysis_writes: OwnWrites,
+    /// The ReplicaSets each Rollout's last reconcile created or patched, until the cache shows it.
+    replica_set_writes: ReplicaSetWrites,
     rollouts_synced: AtomicBool,
 }
 
@@ -99,6 +103,7 @@ impl Context {
                 .unwrap_or_else(|e| e.into_inner())
                 .remove(&uid);
             self.own_writes.forget(&uid);
+            self.replica_set_writes.forget(&uid);
         }
     }
 }
@@ -213,6 +218,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         seen: Mutex::default(),
         own_writes: OwnWrites::default(),
         analysis_writes: OwnWrites::default(),
+        replica_set_writes: ReplicaSetWrites::default(),
         rollouts_synced: AtomicBool::new(false),
         settings: settings.clone(),
     });
@@ -424,8 +430,8 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     if !ctx.leader.is_leader() {
         return Ok(Action::await_change());
     }
-    if behind_our_own_write(&ctx, &rollout) {
-        // Planning on it would repeat the last plan's events before its conditioned write failed; the
+    if behind_our_own_write(&ctx, &rollout) || replica_sets_behind(&ctx, &rollout) {
+        // Planning on it would repeat the last plan's writes (and their events) to a conflict; the
         // watch event of our write triggers the next reconcile, the requeue is a fallback.
         return Ok(Action::requeue(STALE_REQUEUE));
     }
@@ -448,6 +454,10 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     let mut actor = act::Actor::new(&ctx, &rollout, &observation);
     let result = actor.execute(&plan).await;
     remember_write(&ctx, &rollout, actor.rollout_versions());
+    if let Some(uid) = rollout.uid() {
+        ctx.replica_set_writes
+            .remember(&uid, actor.take_replica_set_writes(), Instant::now());
+    }
     result?;
     ctx.metrics.observe_rollout(&rollout);
     ctx.metrics.reconciled(&rollout, started.elapsed());
@@ -464,47 +474,27 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
 /// How soon a reconcile skipped on a cache behind our own write is retried if no watch event comes first.
 const STALE_REQUEUE: Duration = Duration::from_secs(2);
 
-/// Per Rollout uid, the resourceVersions our last writes to the Rollout moved it on from: the one the
-/// reconcile read and, when it wrote twice (the revision annotation, then the status), the one in
-/// between. A cached Rollout at any of them has not caught up with our own writes yet; planning on it
-/// would make a write conditioned on a version already gone, and a conflict.
-#[derive(Default)]
-struct OwnWrites(Mutex<HashMap<String, Vec<String>>>);
-
-impl OwnWrites {
-    /// True when the cached version is one our last writes to this Rollout moved it on from.
-    fn behind(&self, uid: &str, cached_version: &str) -> bool {
-        self.0
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(uid)
-            .is_some_and(|passed| passed.iter().any(|v| v == cached_version))
-    }
-
-    /// After a reconcile whose writes moved the Rollout through `versions` (the one it read first, the
-    /// one it left last): remembers all but the last, when it moved at all.
-    fn remember(&self, uid: &str, versions: &[String]) {
-        if let [passed @ .., _last] = versions
-            && !passed.is_empty()
-        {
-            self.0
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(uid.to_string(), passed.to_vec());
-        }
-    }
-
-    fn forget(&self, uid: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).remove(uid);
-    }
-}
-
 fn behind_our_own_write(ctx: &Context, rollout: &Rollout) -> bool {
     let meta = &rollout.metadata;
     match (meta.uid.as_deref(), meta.resource_version.as_deref()) {
         (Some(uid), Some(version)) => ctx.own_writes.behind(uid, version),
         _ => false,
     }
+}
+
+/// True while the ReplicaSet cache does not show the last ReplicaSet writes of this Rollout's reconciles.
+fn replica_sets_behind(ctx: &Context, rollout: &Rollout) -> bool {
+    let meta = &rollout.metadata;
+    let Some(uid) = meta.uid.as_deref() else {
+        return false;
+    };
+    let namespace = meta.namespace.as_deref().unwrap_or_default();
+    ctx.replica_set_writes.behind(uid, Instant::now(), |name| {
+        ctx.caches
+            .replica_sets
+            .get(namespace, name)
+            .map(|rs| rs.resource_version.clone())
+    })
 }
 
 fn remember_write(ctx: &Context, rollout: &Rollout, versions: &[String]) {
@@ -592,49 +582,6 @@ fn op_name(op: &crate::plan::Op) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_cache_at_a_version_we_wrote_from_is_behind() {
-        let versions = |vs: &[&str]| vs.iter().map(|v| v.to_string()).collect::<Vec<_>>();
-        let writes = OwnWrites::default();
-        assert!(!writes.behind("uid", "10"), "nothing written yet");
-        writes.remember("uid", &versions(&["10"]));
-        assert!(
-            !writes.behind("uid", "10"),
-            "a reconcile that wrote nothing"
-        );
-        writes.remember("uid", &versions(&["10", "12"]));
-        assert!(
-            writes.behind("uid", "10"),
-            "the cache still has what we read"
-        );
-        assert!(!writes.behind("uid", "12"), "the cache caught up");
-        assert!(
-            !writes.behind("uid", "13"),
-            "a later change by someone else"
-        );
-        assert!(!writes.behind("other", "10"));
-        writes.forget("uid");
-        assert!(!writes.behind("uid", "10"));
-    }
-
-    #[test]
-    fn a_cache_between_two_of_our_writes_is_behind() {
-        let writes = OwnWrites::default();
-        let passed = ["20", "21", "22"].map(String::from);
-        writes.remember("uid", &passed);
-        assert!(writes.behind("uid", "20"), "what the reconcile read");
-        assert!(
-            writes.behind("uid", "21"),
-            "the revision annotation written, the status not yet seen"
-        );
-        assert!(!writes.behind("uid", "22"), "the cache caught up");
-        writes.remember("uid", &["22".to_string()]);
-        assert!(
-            writes.behind("uid", "21"),
-            "a reconcile that wrote nothing keeps what is still stale"
-        );
-    }
 
     #[test]
     fn backoff_doubles_and_caps() {
