@@ -34,6 +34,11 @@ const UNUSED_BUT_NEEDED: &[(&str, &str, &str)] = &[
         "batch/jobs",
         "terminating a Job analysis metric (e2e/scenarios/analysis.rs)",
     ),
+    (
+        "get",
+        "apps/replicasets",
+        "reading what holds a taken ReplicaSet name (e2e/scenarios/releases.rs, collision)",
+    ),
 ];
 
 /// Every object `kubectl kustomize manifests/` renders.
