@@ -188,6 +188,110 @@ fn a_killed_controller_resumes_without_duplicates_or_skipped_steps() {
     );
 }
 
+/// A Rollout of one replica, a basic canary paused indefinitely after its first step.
+fn small_canary(name: &str) -> String {
+    format!(
+        "apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels:
+      app: {name}
+  template:
+    metadata:
+      labels:
+        app: {name}
+    spec:
+      containers:
+      - name: app
+        image: argoproj/rollouts-demo:blue
+  strategy:
+    canary:
+      steps:
+      - setWeight: 50
+      - pause: {{}}
+"
+    )
+}
+
+#[test]
+fn a_stopped_controller_posts_the_events_it_held_back_before_it_exits() {
+    const ROLLOUTS: usize = 100;
+    let mut env = Env::start("sigterm");
+    let controller = env.start_controller(&["--leader-elect=false"]);
+    let manifest = env.dir.join("burst.yaml");
+    let documents: Vec<String> = (0..ROLLOUTS)
+        .map(|i| small_canary(&format!("burst-{i}")))
+        .collect();
+    std::fs::write(&manifest, documents.join("---\n")).expect("manifest written");
+    env.kubectl_ok(&["apply", "-f", manifest.to_str().unwrap_or_default()]);
+    // Stop it in the middle of the burst of first reconciles, while their Events wait.
+    wait_for("the first ReplicaSet", SETTLE, || {
+        let created = env.get_json(&["rs"])["items"]
+            .as_array()
+            .map_or(0, Vec::len);
+        if created > 0 {
+            Ok(())
+        } else {
+            Err("none".into())
+        }
+    });
+    let status = env.terminate_controller(controller, Duration::from_secs(15));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the controller exits cleanly on SIGTERM: {status:?}\n{}",
+        env.controller_log(controller)
+    );
+    let log = env.controller_log(controller);
+    assert!(
+        log.contains("posting the Events held back before shutting down"),
+        "SIGTERM came while Events were held back: {log}"
+    );
+
+    // Every ReplicaSet the controller created is reported by exactly one Event on its Rollout.
+    let owners: Vec<String> = env.get_json(&["rs"])["items"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|rs| {
+                    rs["metadata"]["ownerReferences"][0]["name"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(!owners.is_empty());
+    let events = env.get_json(&["events"]);
+    let created = |rollout: &str| {
+        events["items"].as_array().map_or(0, |items| {
+            items
+                .iter()
+                .filter(|e| {
+                    e["involvedObject"]["name"] == rollout && e["reason"] == "NewReplicaSetCreated"
+                })
+                .count()
+        })
+    };
+    let unreported: Vec<(&String, usize)> = owners
+        .iter()
+        .map(|rollout| (rollout, created(rollout)))
+        .filter(|(_, count)| *count != 1)
+        .collect();
+    assert!(
+        unreported.is_empty(),
+        "{} of {} ReplicaSets not reported exactly once: {unreported:?}",
+        unreported.len(),
+        owners.len()
+    );
+    assert!(!log.contains("they are lost"), "{log}");
+}
+
 #[test]
 fn blue_green_previews_then_switches_on_promote_and_scales_down_after_the_delay() {
     const BG: &str = "bluegreen-demo";

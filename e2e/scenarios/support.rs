@@ -85,6 +85,30 @@ impl Env {
         let _ = self.controllers[index].wait();
     }
 
+    /// Asks a controller to stop (SIGTERM), as Kubernetes does when it deletes the pod, and waits up to
+    /// `timeout` for it to exit: its exit status, or `None` when it had to be killed.
+    pub fn terminate_controller(
+        &mut self,
+        index: usize,
+        timeout: Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let pid = self.controllers[index].id().to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        let start = Instant::now();
+        while start.elapsed() < timeout {
+            if let Ok(Some(status)) = self.controllers[index].try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill_controller(index);
+        None
+    }
+
     /// True while the controller process has not exited.
     pub fn controller_running(&mut self, index: usize) -> bool {
         matches!(self.controllers[index].try_wait(), Ok(None))

@@ -278,6 +278,11 @@ impl Recorder {
         }
     }
 
+    /// How many recorded batches of Events are not posted yet.
+    pub fn unposted(&self) -> usize {
+        self.unposted.load(Ordering::Acquire)
+    }
+
     /// Waits until every Event recorded so far is posted, or `patience` has passed; for shutting down
     /// without losing the Events of the last reconciles. Returns how many batches are still unposted.
     pub async fn flush(&self, patience: Duration) -> usize {

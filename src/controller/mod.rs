@@ -320,6 +320,13 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
             }
         })
         .await;
+    let waiting = ctx.events.unposted();
+    if waiting > 0 {
+        tracing::info!(
+            batches = waiting,
+            "posting the Events held back before shutting down"
+        );
+    }
     let unposted = ctx.events.flush(SHUTDOWN_EVENTS_PATIENCE).await;
     if unposted > 0 {
         tracing::warn!(
