@@ -30,7 +30,7 @@ pub struct Actor<'a> {
     rollout_version: String,
     /// Every resourceVersion the Rollout had during this actor's work: the one read, then one per write.
     rollout_versions: Vec<String>,
-    /// The ReplicaSets this actor created or patched, with what the cache showed of each before.
+    /// The ReplicaSets this actor created, patched or deleted, with what the cache showed of each before.
     replica_set_writes: Vec<(String, Before)>,
     /// resourceVersions this actor's own patches moved ReplicaSets to, newer than the cache's.
     replica_set_versions: BTreeMap<String, String>,
@@ -60,7 +60,8 @@ impl<'a> Actor<'a> {
         &self.rollout_versions
     }
 
-    /// The ReplicaSets this actor created or patched, for the next reconcile to wait for in the cache.
+    /// The ReplicaSets this actor created, patched or deleted, for the next reconcile to wait for in the
+    /// cache.
     pub fn take_replica_set_writes(&mut self) -> Vec<(String, Before)> {
         std::mem::take(&mut self.replica_set_writes)
     }
@@ -153,13 +154,19 @@ impl<'a> Actor<'a> {
                     propagation_policy: Some(PropagationPolicy::Background),
                     ..Default::default()
                 };
-                ignore_not_found(
-                    self.api::<ReplicaSet>()
-                        .delete(name, &params)
-                        .await
-                        .map(|_| ()),
-                )
-                .map_err(kube("delete", format!("ReplicaSet {name}")))
+                let gone = match self.api::<ReplicaSet>().delete(name, &params).await {
+                    // Deleted at once: the answer is a Status, or the object as it was, with no
+                    // finalizer left. (One a finalizer holds may stay for long, so it is not waited for.)
+                    Ok(deleted) => deleted.left().is_none_or(|rs| rs.finalizers().is_empty()),
+                    // Deleted earlier, by us or someone else, and the cache has not shown it yet.
+                    Err(kube::Error::Api(status)) if status.is_not_found() => true,
+                    Err(e) => return Err(kube("delete", format!("ReplicaSet {name}"))(e)),
+                };
+                if gone {
+                    self.replica_set_writes
+                        .push((name.clone(), Before::Present));
+                }
+                Ok(())
             }
             Op::SwitchService {
                 service,

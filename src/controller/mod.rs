@@ -79,7 +79,7 @@ pub struct Context {
     own_writes: OwnWrites,
     /// The versions this process last wrote each AnalysisRun's status from.
     analysis_writes: OwnWrites,
-    /// The ReplicaSets each Rollout's last reconcile created or patched, until the cache shows it.
+    /// The ReplicaSets each Rollout's last reconcile created, patched or deleted, until the cache shows it.
     replica_set_writes: ReplicaSetWrites,
     rollouts_synced: AtomicBool,
 }

@@ -1,6 +1,6 @@
 //! What this process's own writes changed that its watch caches may not show yet. A reconcile planned on
-//! a cache from before our own write would repeat that write: a conflict, or a ReplicaSet created a
-//! second time. Such a reconcile is skipped instead; the watch event of our write triggers the next one.
+//! a cache from before our own write would repeat that write: a conflict, a ReplicaSet created or
+//! deleted a second time. Such a reconcile is skipped instead; the watch event of our write triggers the next one.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -45,6 +45,8 @@ pub enum Before {
     Absent,
     /// We patched it from this resourceVersion.
     At(String),
+    /// We deleted it: the cache had it.
+    Present,
 }
 
 /// How long a ReplicaSet write is waited for in the cache. Its watch event normally arrives within
@@ -52,7 +54,8 @@ pub enum Before {
 /// not hold its Rollout back for longer than this.
 pub const REPLICA_SET_PATIENCE: Duration = Duration::from_secs(5);
 
-/// Per Rollout uid, the ReplicaSets the last reconcile that wrote any created or patched, and when.
+/// Per Rollout uid, the ReplicaSets the last reconcile that wrote any created, patched or deleted, and
+/// when.
 /// Entries go once the cache has caught up, so only Rollouts with a write in flight take memory.
 #[derive(Default)]
 pub struct ReplicaSetWrites(Mutex<HashMap<String, Written>>);
@@ -87,6 +90,7 @@ impl ReplicaSetWrites {
             && last.writes.iter().any(|(name, before)| {
                 match (before, cached_version(name)) {
                     (Before::Absent, cached) => cached.is_none(),
+                    (Before::Present, cached) => cached.is_some(),
                     (Before::At(version), Some(cached)) => *version == cached,
                     // Deleted since: nothing of ours left to wait for.
                     (Before::At(_), None) => false,
@@ -211,6 +215,19 @@ mod tests {
             "seen, and the other deleted since"
         );
         assert!(!writes.behind("uid", t0, &both_read), "forgotten");
+    }
+
+    #[test]
+    fn a_deleted_replica_set_is_waited_for_until_the_cache_drops_it() {
+        let writes = ReplicaSetWrites::default();
+        let t0 = Instant::now();
+        writes.remember("uid", vec![("web-old".into(), Before::Present)], t0);
+        assert!(writes.behind("uid", t0, cache(&[("web-old", "3"), ("web-new", "9")])));
+        assert!(
+            writes.behind("uid", t0, cache(&[("web-old", "4")])),
+            "a later version is still not the deletion"
+        );
+        assert!(!writes.behind("uid", t0, cache(&[("web-new", "9")])));
     }
 
     #[test]
