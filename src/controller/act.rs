@@ -154,6 +154,7 @@ impl<'a> Actor<'a> {
                     propagation_policy: Some(PropagationPolicy::Background),
                     ..Default::default()
                 };
+                let before = self.rs_version(name).cloned();
                 let gone = match self.api::<ReplicaSet>().delete(name, &params).await {
                     // Deleted at once: the answer is a Status, or the object as it was, with no
                     // finalizer left. (One a finalizer holds may stay for long, so it is not waited for.)
@@ -162,9 +163,9 @@ impl<'a> Actor<'a> {
                     Err(kube::Error::Api(status)) if status.is_not_found() => true,
                     Err(e) => return Err(kube("delete", format!("ReplicaSet {name}"))(e)),
                 };
-                if gone {
+                if gone && let Some(before) = before {
                     self.replica_set_writes
-                        .push((name.clone(), Before::Present));
+                        .push((name.clone(), Before::At(before)));
                 }
                 Ok(())
             }
@@ -257,6 +258,7 @@ impl<'a> Actor<'a> {
         // A patch that changed nothing keeps the version, and no watch event will follow it.
         if let Some(before) = before
             && before != version
+            && !version.is_empty()
         {
             self.replica_set_writes
                 .push((name.to_string(), Before::At(before)));

@@ -127,7 +127,8 @@ where
     }
 }
 
-/// A watch that keeps a cache current and yields the objects it saw (for triggering their owners).
+/// A watch that keeps a cache current and yields the objects it saw, deleted ones too (for triggering
+/// their owners: a reconcile waiting for our own delete to show goes on when it does).
 fn cached_watch<K, S>(
     api: Api<K>,
     config: WatcherConfig,
@@ -156,7 +157,7 @@ where
             cache(&ctx).apply(&event);
             event
         })
-        .applied_objects()
+        .touched_objects()
 }
 
 /// How long start-up keeps asking an API server that answers with errors or not at all, before giving up.
@@ -439,7 +440,8 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
     }
     if behind_our_own_write(&ctx, &rollout) || replica_sets_behind(&ctx, &rollout) {
         // Planning on it would repeat the last plan's writes (and their events) to a conflict; the
-        // watch event of our write triggers the next reconcile, the requeue is a fallback.
+        // watch event of our write triggers the next reconcile, the requeue is a fallback (a re-list
+        // triggers before its cache is swapped in).
         return Ok(Action::requeue(STALE_REQUEUE));
     }
     // While this and other reconciles run at once, Events wait, so the burst's writes go first.

@@ -43,46 +43,77 @@ impl OwnWrites {
 pub enum Before {
     /// We created it: the cache did not have it.
     Absent,
-    /// We patched it from this resourceVersion.
+    /// We patched or deleted it: the cache had it at this resourceVersion.
     At(String),
-    /// We deleted it: the cache had it.
-    Present,
 }
 
 /// How long a ReplicaSet write is waited for in the cache. Its watch event normally arrives within
-/// milliseconds; one that never does (the ReplicaSet was deleted again before the watch saw it) must
-/// not hold its Rollout back for longer than this.
+/// milliseconds, but the cache may never show it as such: it was deleted again before this reconcile
+/// ran, or the watch is re-listing or down. A Rollout must not be held back for longer than this.
 pub const REPLICA_SET_PATIENCE: Duration = Duration::from_secs(5);
 
 /// Per Rollout uid, the ReplicaSets the last reconcile that wrote any created, patched or deleted, and
-/// when.
-/// Entries go once the cache has caught up, so only Rollouts with a write in flight take memory.
-#[derive(Default)]
-pub struct ReplicaSetWrites(Mutex<HashMap<String, Written>>);
+/// when. An entry goes once the cache has caught up; one whose Rollout is never reconciled again (it was
+/// deleted meanwhile) goes in the next sweep after [`REPLICA_SET_PATIENCE`], so only Rollouts written in
+/// the last few seconds take memory.
+pub struct ReplicaSetWrites(Mutex<Pending>);
+
+struct Pending {
+    by_rollout: HashMap<String, Written>,
+    swept: Instant,
+}
 
 struct Written {
     at: Instant,
     writes: Vec<(String, Before)>,
 }
 
+impl Default for ReplicaSetWrites {
+    fn default() -> Self {
+        ReplicaSetWrites(Mutex::new(Pending {
+            by_rollout: HashMap::new(),
+            swept: Instant::now(),
+        }))
+    }
+}
+
 impl ReplicaSetWrites {
-    /// Remembers the ReplicaSet writes of a reconcile of the Rollout `uid` that ended at `at`.
+    /// Remembers the ReplicaSet writes of a reconcile of the Rollout `uid` that ended at `at`, and at
+    /// most once per [`REPLICA_SET_PATIENCE`] drops the entries that are no longer waited for.
     pub fn remember(&self, uid: &str, writes: Vec<(String, Before)>, at: Instant) {
-        if !writes.is_empty() {
-            lock(&self.0).insert(uid.to_string(), Written { at, writes });
+        if writes.is_empty() {
+            return;
         }
+        let mut pending = lock(&self.0);
+        if at.saturating_duration_since(pending.swept) >= REPLICA_SET_PATIENCE {
+            pending.by_rollout.retain(|_, written| {
+                at.saturating_duration_since(written.at) < REPLICA_SET_PATIENCE
+            });
+            pending.swept = at;
+        }
+        pending
+            .by_rollout
+            .insert(uid.to_string(), Written { at, writes });
+    }
+
+    /// How many Rollouts have writes remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        lock(&self.0).by_rollout.len()
     }
 
     /// True while the cache, read through `cached_version` (a ReplicaSet's name to the resourceVersion
     /// cached for it), still shows one of the Rollout's last written ReplicaSets as it was before our
-    /// write, and for at most [`REPLICA_SET_PATIENCE`] after it. Once it is not, the writes are forgotten.
+    /// write, and for at most [`REPLICA_SET_PATIENCE`] after it. The first time it is not, the writes
+    /// are forgotten: a caught-up cache is never asked about them again.
     pub fn behind(
         &self,
         uid: &str,
         now: Instant,
         cached_version: impl Fn(&str) -> Option<String>,
     ) -> bool {
-        let mut written = lock(&self.0);
+        let mut pending = lock(&self.0);
+        let written = &mut pending.by_rollout;
         let Some(last) = written.get(uid) else {
             return false;
         };
@@ -90,9 +121,8 @@ impl ReplicaSetWrites {
             && last.writes.iter().any(|(name, before)| {
                 match (before, cached_version(name)) {
                     (Before::Absent, cached) => cached.is_none(),
-                    (Before::Present, cached) => cached.is_some(),
                     (Before::At(version), Some(cached)) => *version == cached,
-                    // Deleted since: nothing of ours left to wait for.
+                    // Deleted: our delete seen, or someone else's after our patch.
                     (Before::At(_), None) => false,
                 }
             });
@@ -103,7 +133,7 @@ impl ReplicaSetWrites {
     }
 
     pub fn forget(&self, uid: &str) {
-        lock(&self.0).remove(uid);
+        lock(&self.0).by_rollout.remove(uid);
     }
 }
 
@@ -218,16 +248,39 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_replica_set_is_waited_for_until_the_cache_drops_it() {
+    fn a_deleted_replica_set_is_waited_for_until_the_cache_drops_that_version() {
         let writes = ReplicaSetWrites::default();
         let t0 = Instant::now();
-        writes.remember("uid", vec![("web-old".into(), Before::Present)], t0);
+        writes.remember("uid", vec![("web-old".into(), Before::At("3".into()))], t0);
         assert!(writes.behind("uid", t0, cache(&[("web-old", "3"), ("web-new", "9")])));
-        assert!(
-            writes.behind("uid", t0, cache(&[("web-old", "4")])),
-            "a later version is still not the deletion"
-        );
         assert!(!writes.behind("uid", t0, cache(&[("web-new", "9")])));
+        writes.remember("uid", vec![("web-old".into(), Before::At("3".into()))], t0);
+        assert!(
+            !writes.behind("uid", t0, cache(&[("web-old", "12")])),
+            "created again under the same name: not ours to wait for"
+        );
+    }
+
+    #[test]
+    fn writes_of_rollouts_never_reconciled_again_are_swept() {
+        let writes = ReplicaSetWrites::default();
+        let t0 = Instant::now();
+        for uid in ["deleted-1", "deleted-2"] {
+            writes.remember(uid, vec![("rs".into(), Before::Absent)], t0);
+        }
+        let later = t0 + REPLICA_SET_PATIENCE;
+        writes.remember("busy", vec![("rs".into(), Before::Absent)], later);
+        assert_eq!(writes.len(), 1, "only the write of the last few seconds");
+        writes.remember(
+            "deleted-1",
+            vec![("rs".into(), Before::Absent)],
+            later + Duration::from_secs(1),
+        );
+        assert_eq!(
+            writes.len(),
+            2,
+            "no sweep until the patience has passed again"
+        );
     }
 
     #[test]
