@@ -82,12 +82,28 @@ pub struct Context {
     /// The ReplicaSets each Rollout's last reconcile created, patched or deleted, until the cache shows it.
     replica_set_writes: ReplicaSetWrites,
     rollouts_synced: AtomicBool,
+    /// The Rollouts as the watch last saw them.
+    rollouts: Store<Rollout>,
 }
 
 impl Context {
     /// Ready once the CRDs answered and every cache has its first full list.
     pub fn ready(&self) -> bool {
         self.rollouts_synced.load(Ordering::Acquire) && self.caches.synced()
+    }
+
+    /// When the watch no longer has this Rollout, forgets it and returns true. When it has another
+    /// Rollout of the same name (deleted and created again), forgets only what is kept by uid: the
+    /// metric series by name are the new one's.
+    fn forget_if_deleted(&self, rollout: &Rollout) -> bool {
+        match self.rollouts.get(&ObjectRef::from_obj(rollout)) {
+            None => self.forget_rollout(rollout),
+            Some(current) if current.metadata.uid != rollout.metadata.uid => {
+                self.forget_by_uid(rollout)
+            }
+            Some(_) => return false,
+        }
+        true
     }
 
     /// Drops what this process keeps about a Rollout that is being deleted or is gone: its metric series
@@ -97,6 +113,11 @@ impl Context {
         self.metrics.forget_rollout(&namespace, &rollout.name_any());
         self.metrics
             .object_deleted("rollouts", &namespace, &rollout.name_any(), Instant::now());
+        self.forget_by_uid(rollout);
+    }
+
+    /// Drops what is kept by the Rollout's uid: whether it was seen, and the bookkeeping of its writes.
+    fn forget_by_uid(&self, rollout: &Rollout) {
         if let Some(uid) = rollout.uid() {
             self.seen
                 .lock()
@@ -209,6 +230,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         Some(_) => Leader::standby(),
         None => Leader::always(),
     };
+    let (reader, writer) = reflector::store::<Rollout>();
     let ctx = Arc::new(Context {
         client: client.clone(),
         caches: Caches::default(),
@@ -221,6 +243,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         analysis_writes: OwnWrites::default(),
         replica_set_writes: ReplicaSetWrites::default(),
         rollouts_synced: AtomicBool::new(false),
+        rollouts: reader.clone(),
         settings: settings.clone(),
     });
     let servers = http::serve(ctx.clone()).await?;
@@ -245,23 +268,26 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         let config = rollout_config.clone();
         async move { analysis::run(ctx, namespace.as_deref(), config).await }
     });
-    let (reader, writer) = reflector::store::<Rollout>();
     let synced_ctx = ctx.clone();
+    let deleted_ctx = ctx.clone();
     let rollouts = watcher(api::<Rollout>(&client, ns), rollout_config)
         .default_backoff()
         .modify(strip)
         .map_ok(move |event| {
-            match &event {
-                watcher::Event::InitDone => {
-                    synced_ctx.rollouts_synced.store(true, Ordering::Release);
-                }
-                // Deleted without a finalizer, a Rollout is never reconciled again: forget it here.
-                watcher::Event::Delete(rollout) => synced_ctx.forget_rollout(rollout),
-                _ => {}
+            if let watcher::Event::InitDone = &event {
+                synced_ctx.rollouts_synced.store(true, Ordering::Release);
             }
             event
         })
         .reflect(writer)
+        // Deleted without a finalizer, a Rollout is never reconciled again: forget it here, once the
+        // store no longer has it, so a reconcile under way sees that it is gone (see `reconcile`).
+        .map_ok(move |event| {
+            if let watcher::Event::Delete(rollout) = &event {
+                deleted_ctx.forget_rollout(rollout);
+            }
+            event
+        })
         .touched_objects();
     let replica_sets = cached_watch(
         api::<ReplicaSet>(&client, ns),
@@ -467,17 +493,26 @@ async fn reconcile(rollout: Arc<Rollout>, ctx: Arc<Context>) -> Result<Action, E
         ctx.replica_set_writes
             .remember(&uid, actor.take_replica_set_writes(), Instant::now());
     }
-    result?;
-    ctx.metrics.observe_rollout(&rollout);
-    ctx.metrics.reconciled(&rollout, started.elapsed());
-    ctx.failures
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .remove(&ObjectRef::from_obj(rollout.as_ref()));
-    Ok(match plan.requeue_after {
-        Some(after) => Action::requeue(after),
-        None => Action::await_change(),
-    })
+    let outcome = result.map(|()| {
+        ctx.metrics.observe_rollout(&rollout);
+        ctx.metrics.reconciled(&rollout, started.elapsed());
+        ctx.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ObjectRef::from_obj(rollout.as_ref()));
+        match plan.requeue_after {
+            Some(after) => Action::requeue(after),
+            None => Action::await_change(),
+        }
+    });
+    // Deleted while this reconcile ran: the delete's watch event may already have dropped what this
+    // process keeps about it, and what the reconcile recorded since (metric series, its writes) would
+    // then stay for good. The store loses a Rollout before that event is handled, so checking it after
+    // recording leaves nothing behind in either order.
+    if ctx.forget_if_deleted(&rollout) {
+        return Ok(Action::await_change());
+    }
+    outcome
 }
 
 /// How soon a reconcile skipped on a cache behind our own write is retried if no watch event comes first.
