@@ -2,7 +2,6 @@
 //! server, and its RBAC grants exactly what `ramp-controller` asks for in a real run.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -222,28 +221,6 @@ fn grants(role: &Value) -> BTreeSet<Grant> {
         }
     }
     out
-}
-
-/// A free local port for the controller's /metrics.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-/// `GET /metrics` over plain HTTP/1.0.
-fn scrape(port: u16) -> Result<String, String> {
-    let mut stream =
-        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .map_err(|e| e.to_string())?;
-    let mut text = String::new();
-    stream
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    Ok(text)
 }
 
 /// `controller_clientset_k8s_request_total` summed by (verb, kind), from a scrape.

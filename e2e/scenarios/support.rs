@@ -1,6 +1,7 @@
 //! The end-to-end harness: kubesim in this process, the real `ramp-controller` binary as a child process,
 //! and the real `kubectl` as the client, exactly as a person would drive them.
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -509,4 +510,26 @@ impl Drop for Follow {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A free local port for the controller's /metrics.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// `GET /metrics` over plain HTTP/1.0.
+pub fn scrape(port: u16) -> Result<String, String> {
+    let mut stream =
+        std::net::TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .map_err(|e| e.to_string())?;
+    let mut text = String::new();
+    stream
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(text)
 }

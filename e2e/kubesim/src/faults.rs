@@ -16,7 +16,8 @@ pub struct ErrorRule {
     pub verb: Option<String>,
     /// The plural, with the subresource when there is one: `rollouts`, `rollouts/status`.
     pub resource: Option<String>,
-    /// 500, 503 or 429 (429 carries `Retry-After`).
+    /// 500, 503, 429 (carries `Retry-After`) or 410 (`Gone`: to a watch, its resourceVersion is too old,
+    /// so the client lists again).
     pub code: u16,
     /// Fraction of matching requests that fail, 0.0 to 1.0.
     pub rate: f64,
@@ -100,6 +101,7 @@ impl FaultState {
                 return Some(match rule.code {
                     429 => ApiError::too_many_requests(rule.retry_after_seconds.unwrap_or(1)),
                     503 => ApiError::unavailable("injected by kubesim"),
+                    410 => ApiError::gone("too old resource version (injected by kubesim)"),
                     _ => ApiError::internal("injected by kubesim"),
                 });
             }
