@@ -3,6 +3,7 @@
 mod analysis;
 mod analysis_inconclusive;
 mod analysis_outcomes;
+mod deleted;
 mod demo;
 mod install;
 mod plugin;

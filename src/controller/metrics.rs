@@ -4,7 +4,7 @@
 mod ordered;
 
 use std::cmp::Ordering;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -376,6 +376,89 @@ impl Metrics {
             |_| true,
         );
         forget_errors(&self.reconcile_errors, namespace, name);
+    }
+
+    /// The Rollouts, as (namespace, name), that have series of their own and that `exists` no longer
+    /// finds. A watch that re-lists sends no delete event for what was deleted while it was down.
+    pub fn rollouts_gone(&self, exists: impl Fn(&str, &str) -> bool) -> BTreeSet<(String, String)> {
+        let gone = |namespace: &str, name: &str| !exists(namespace, name);
+        let mut found: BTreeSet<(String, String)> = self
+            .gauges_by_rollout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|key| gone(&key.namespace, &key.name))
+            .map(|key| (key.namespace.clone(), key.name.clone()))
+            .collect();
+        found.extend(
+            self.reconcile
+                .label_sets_where(|l| gone(&l.namespace, &l.name))
+                .into_iter()
+                .map(|l| (l.namespace, l.name)),
+        );
+        found.extend(
+            self.reconcile_errors
+                .label_sets_where(|l| gone(&l.namespace, &l.name))
+                .into_iter()
+                .map(|l| (l.namespace, l.name)),
+        );
+        found.extend(
+            self.events
+                .label_sets_where(|l| gone(&l.namespace, &l.name))
+                .into_iter()
+                .map(|l| (l.namespace, l.name)),
+        );
+        found
+    }
+
+    /// The AnalysisRuns, as (namespace, name), that have series of their own and that `exists` no longer
+    /// finds (see [`Metrics::rollouts_gone`]).
+    pub fn analysis_runs_gone(
+        &self,
+        exists: impl Fn(&str, &str) -> bool,
+    ) -> BTreeSet<(String, String)> {
+        let gone = |namespace: &str, name: &str| !exists(namespace, name);
+        let mut found: BTreeSet<(String, String)> = self
+            .series_by_run
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .keys()
+            .filter(|key| gone(&key.namespace, &key.name))
+            .map(|key| (key.namespace.clone(), key.name.clone()))
+            .collect();
+        found.extend(
+            self.run_reconcile
+                .label_sets_where(|l| gone(&l.namespace, &l.name))
+                .into_iter()
+                .map(|l| (l.namespace, l.name)),
+        );
+        found.extend(
+            self.run_reconcile_errors
+                .label_sets_where(|l| gone(&l.namespace, &l.name))
+                .into_iter()
+                .map(|l| (l.namespace, l.name)),
+        );
+        found
+    }
+
+    /// The objects of `resource` (a plural, e.g. `replicasets`), as (namespace, name), that have request
+    /// series and that `exists` no longer finds (see [`Metrics::rollouts_gone`]).
+    pub fn requested_objects_gone(
+        &self,
+        resource: &str,
+        exists: impl Fn(&str, &str) -> bool,
+    ) -> BTreeSet<(String, String)> {
+        self.requests
+            .label_sets_where(|l| {
+                !l.name.is_empty()
+                    && l.kind
+                        .strip_prefix(resource)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+                    && !exists(&l.namespace, &l.name)
+            })
+            .into_iter()
+            .map(|l| (l.namespace, l.name))
+            .collect()
     }
 
     /// An object (`resource` is its plural, e.g. `replicasets`) was deleted at `now`: its request series
@@ -754,5 +837,55 @@ mod tests {
             ]
         );
         assert_eq!(series_naming(&metrics, "api").len(), 4, "others stay");
+    }
+
+    #[test]
+    fn rollouts_gone_are_those_with_series_of_their_own_that_no_longer_exist() {
+        let metrics = Metrics::new();
+        let event = Event {
+            reason: "RolloutCompleted".into(),
+            message: "done".into(),
+            warning: false,
+            status_change: true,
+        };
+        metrics.event("shop", "web", &event);
+        metrics.reconcile_failed("shop", "api", "conflict");
+        metrics.event("shop", "db", &event);
+        // Request counts alone make no Rollout: they go by their own grace period.
+        metrics.request(&request("rollouts/status", "cache", "patch"), "200");
+
+        let gone = metrics.rollouts_gone(|namespace, name| namespace == "shop" && name == "db");
+
+        let gone: Vec<(&str, &str)> = gone.iter().map(|(n, r)| (n.as_str(), r.as_str())).collect();
+        assert_eq!(gone, vec![("shop", "api"), ("shop", "web")]);
+    }
+
+    #[test]
+    fn analysis_runs_gone_are_those_with_series_of_their_own_that_no_longer_exist() {
+        let metrics = Metrics::new();
+        metrics.observe_analysis_run("shop", "run-a", Some(AnalysisPhase::Successful), None);
+        metrics.analysis_run_failed("shop", "run-b", "timeout");
+        metrics.analysis_run_reconciled("shop", "run-c", Duration::from_millis(3));
+
+        let gone = metrics.analysis_runs_gone(|_, name| name == "run-c");
+
+        let gone: Vec<&str> = gone.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(gone, vec!["run-a", "run-b"]);
+    }
+
+    #[test]
+    fn requested_objects_gone_are_named_objects_of_that_kind_only() {
+        let metrics = Metrics::new();
+        metrics.request(&request("replicasets", "web-1", "patch"), "200");
+        metrics.request(&request("replicasets/scale", "web-3", "patch"), "200");
+        metrics.request(&request("replicasets", "web-2", "patch"), "409");
+        metrics.request(&request("replicasets", "", "create"), "201");
+        metrics.request(&request("services", "web-1", "patch"), "200");
+        metrics.request(&request("replicasetsx", "web-4", "patch"), "200");
+
+        let gone = metrics.requested_objects_gone("replicasets", |_, name| name == "web-2");
+
+        let gone: Vec<&str> = gone.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(gone, vec!["web-1", "web-3"]);
     }
 }

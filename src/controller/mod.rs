@@ -84,6 +84,8 @@ pub struct Context {
     rollouts_synced: AtomicBool,
     /// The Rollouts as the watch last saw them.
     rollouts: Store<Rollout>,
+    /// The AnalysisRuns as the AnalysisRun controller's watch last saw them.
+    runs: Store<AnalysisRun>,
 }
 
 impl Context {
@@ -114,6 +116,46 @@ impl Context {
         self.metrics
             .object_deleted("rollouts", &namespace, &rollout.name_any(), Instant::now());
         self.forget_by_uid(rollout);
+    }
+
+    /// After the Rollout watch listed again (it was down, or its history expired): forgets the Rollouts
+    /// deleted meanwhile, of which it sent no delete event, so their metric series do not stay on
+    /// `/metrics` and their bookkeeping does not stay in memory.
+    fn forget_rollouts_gone(&self) {
+        let now = Instant::now();
+        let gone = self.metrics.rollouts_gone(|namespace, name| {
+            self.rollouts
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some()
+        });
+        for (namespace, name) in &gone {
+            self.metrics.forget_rollout(namespace, name);
+            self.metrics
+                .object_deleted("rollouts", namespace, name, now);
+        }
+        let live: HashSet<String> = self
+            .rollouts
+            .state()
+            .iter()
+            .filter_map(|rollout| rollout.uid())
+            .collect();
+        let kept = |uid: &str| live.contains(uid);
+        self.seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|uid| kept(uid));
+        self.own_writes.retain(kept);
+        self.replica_set_writes.retain(kept);
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|rollout, _| self.rollouts.get(rollout).is_some());
+        if !gone.is_empty() {
+            tracing::info!(
+                count = gone.len(),
+                "forgot the Rollouts deleted while the watch was not looking"
+            );
+        }
     }
 
     /// Drops what is kept by the Rollout's uid: whether it was seen, and the bookkeeping of its writes.
@@ -148,6 +190,18 @@ where
     }
 }
 
+/// Whether a cache holds every object of its kind that the controller writes, so that an object it no
+/// longer has after a re-list is gone.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Coverage {
+    /// Every object the controller writes: after a re-list, the request series of the objects it lost
+    /// go, as a delete event would have made them go.
+    Complete,
+    /// Not all of them (AnalysisRuns without a pod-template-hash label are written but not cached here):
+    /// their series are the AnalysisRun controller's to forget.
+    Partial,
+}
+
 /// A watch that keeps a cache current and yields the objects it saw, deleted ones too (for triggering
 /// their owners: a reconcile waiting for our own delete to show goes on when it does).
 fn cached_watch<K, S>(
@@ -155,6 +209,7 @@ fn cached_watch<K, S>(
     config: WatcherConfig,
     ctx: Arc<Context>,
     cache: fn(&Context) -> &cache::Cache<S>,
+    coverage: Coverage,
 ) -> impl Stream<Item = Result<K, watcher::Error>> + Send + 'static
 where
     K: Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + Sync + 'static,
@@ -176,6 +231,17 @@ where
                 );
             }
             cache(&ctx).apply(&event);
+            if matches!(event, watcher::Event::InitDone) && coverage == Coverage::Complete {
+                let cache = cache(&ctx);
+                let now = Instant::now();
+                for (namespace, name) in ctx
+                    .metrics
+                    .requested_objects_gone(&resource, |ns, name| cache.get(ns, name).is_some())
+                {
+                    ctx.metrics
+                        .object_deleted(&resource, &namespace, &name, now);
+                }
+            }
             event
         })
         .touched_objects()
@@ -231,6 +297,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         None => Leader::always(),
     };
     let (reader, writer) = reflector::store::<Rollout>();
+    let (runs, runs_writer) = reflector::store::<AnalysisRun>();
     let ctx = Arc::new(Context {
         client: client.clone(),
         caches: Caches::default(),
@@ -244,6 +311,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         replica_set_writes: ReplicaSetWrites::default(),
         rollouts_synced: AtomicBool::new(false),
         rollouts: reader.clone(),
+        runs,
         settings: settings.clone(),
     });
     let servers = http::serve(ctx.clone()).await?;
@@ -266,7 +334,7 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         let ctx = ctx.clone();
         let namespace = settings.namespace.clone();
         let config = rollout_config.clone();
-        async move { analysis::run(ctx, namespace.as_deref(), config).await }
+        async move { analysis::run(ctx, namespace.as_deref(), config, runs_writer).await }
     });
     let synced_ctx = ctx.clone();
     let deleted_ctx = ctx.clone();
@@ -283,8 +351,10 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         // Deleted without a finalizer, a Rollout is never reconciled again: forget it here, once the
         // store no longer has it, so a reconcile under way sees that it is gone (see `reconcile`).
         .map_ok(move |event| {
-            if let watcher::Event::Delete(rollout) = &event {
-                deleted_ctx.forget_rollout(rollout);
+            match &event {
+                watcher::Event::Delete(rollout) => deleted_ctx.forget_rollout(rollout),
+                watcher::Event::InitDone => deleted_ctx.forget_rollouts_gone(),
+                _ => {}
             }
             event
         })
@@ -294,21 +364,28 @@ pub async fn run(client: Client, settings: Settings) -> anyhow::Result<()> {
         managed.clone(),
         ctx.clone(),
         |c| &c.caches.replica_sets,
+        Coverage::Complete,
     );
-    let analysis_runs = cached_watch(api::<AnalysisRun>(&client, ns), managed, ctx.clone(), |c| {
-        &c.caches.analysis_runs
-    });
+    let analysis_runs = cached_watch(
+        api::<AnalysisRun>(&client, ns),
+        managed,
+        ctx.clone(),
+        |c| &c.caches.analysis_runs,
+        Coverage::Partial,
+    );
     let services = cached_watch(
         api::<Service>(&client, ns),
         WatcherConfig::default(),
         ctx.clone(),
         |c| &c.caches.services,
+        Coverage::Complete,
     );
     let templates = cached_watch(
         api::<AnalysisTemplate>(&client, ns),
         WatcherConfig::default(),
         ctx.clone(),
         |c| &c.caches.analysis_templates,
+        Coverage::Complete,
     );
     let cluster_templates = watcher(
         Api::<ClusterAnalysisTemplate>::all(client.clone()),
@@ -577,6 +654,10 @@ fn error_policy(rollout: Arc<Rollout>, error: &Error, ctx: Arc<Context>) -> Acti
     }
     ctx.metrics
         .reconcile_failed(&namespace, &name, error.metric_label());
+    // Recorded first, then checked, as at the end of `reconcile`.
+    if ctx.forget_if_deleted(&rollout) {
+        return Action::await_change();
+    }
     let attempts = {
         let mut failures = ctx.failures.lock().unwrap_or_else(|e| e.into_inner());
         let n = failures

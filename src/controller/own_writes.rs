@@ -36,6 +36,11 @@ impl OwnWrites {
     pub fn forget(&self, uid: &str) {
         lock(&self.0).remove(uid);
     }
+
+    /// Keeps only the objects whose uid `kept` keeps.
+    pub fn retain(&self, kept: impl Fn(&str) -> bool) {
+        lock(&self.0).retain(|uid, _| kept(uid));
+    }
 }
 
 /// What a ReplicaSet looked like in the cache before one of our writes to it.
@@ -135,6 +140,11 @@ impl ReplicaSetWrites {
     pub fn forget(&self, uid: &str) {
         lock(&self.0).by_rollout.remove(uid);
     }
+
+    /// Keeps only the Rollouts whose uid `kept` keeps.
+    pub fn retain(&self, kept: impl Fn(&str) -> bool) {
+        lock(&self.0).by_rollout.retain(|uid, _| kept(uid));
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -144,6 +154,26 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn retain_keeps_only_the_objects_it_is_told_to() {
+        let writes = OwnWrites::default();
+        for uid in ["a", "b"] {
+            writes.remember(uid, &["1".to_string(), "2".to_string()]);
+        }
+        writes.retain(|uid| uid == "b");
+        assert!(!writes.behind("a", "1"), "a forgotten");
+        assert!(writes.behind("b", "1"), "b kept");
+
+        let replica_sets = ReplicaSetWrites::default();
+        let now = Instant::now();
+        for uid in ["a", "b"] {
+            replica_sets.remember(uid, vec![("web-1".into(), Before::Absent)], now);
+        }
+        replica_sets.retain(|uid| uid == "b");
+        assert_eq!(replica_sets.len(), 1);
+        assert!(replica_sets.behind("b", now, |_| None), "b kept");
+    }
 
     #[test]
     fn a_cache_at_a_version_we_wrote_from_is_behind() {

@@ -5,19 +5,19 @@
 
 mod measure;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector;
-use kube::runtime::watcher::{Config as WatcherConfig, watcher};
+use kube::runtime::reflector::{self, ObjectRef};
+use kube::runtime::watcher::{self, Config as WatcherConfig, watcher};
 use serde_json::json;
 
 use super::error::{Error, kube};
@@ -40,16 +40,32 @@ const ERROR_REQUEUE: Duration = Duration::from_secs(5);
 const STALE_REQUEUE: Duration = Duration::from_secs(2);
 
 /// Runs the AnalysisRun controller until shutdown, over runs matching `config` in `namespace` (or all).
-pub async fn run(ctx: Arc<Context>, namespace: Option<&str>, config: WatcherConfig) {
-    let (reader, writer) = reflector::store::<AnalysisRun>();
+/// `writer` fills the store the context reads as `ctx.runs`.
+pub async fn run(
+    ctx: Arc<Context>,
+    namespace: Option<&str>,
+    config: WatcherConfig,
+    writer: reflector::store::Writer<AnalysisRun>,
+) {
+    let watched_ctx = ctx.clone();
     let runs = watcher(api::<AnalysisRun>(&ctx.client, namespace), config)
         .default_backoff()
         .modify(strip)
         .modify(forget_finished_metrics)
         .reflect(writer)
+        // As for Rollouts: a run deleted without a finalizer is never reconciled again, so what this
+        // process keeps about it goes here, once the store no longer has it.
+        .map_ok(move |event| {
+            match &event {
+                watcher::Event::Delete(run) => forget(&watched_ctx, run),
+                watcher::Event::InitDone => forget_runs_gone(&watched_ctx),
+                _ => {}
+            }
+            event
+        })
         .touched_objects();
     let mut leadership = ctx.leader.subscribe();
-    Controller::for_stream(runs, reader)
+    Controller::for_stream(runs, ctx.runs.clone())
         .with_config(
             kube::runtime::controller::Config::default().concurrency(ctx.settings.concurrency),
         )
@@ -83,14 +99,72 @@ fn forget_finished_metrics(run: &mut AnalysisRun) {
     run.spec.measurement_retention = Vec::new();
 }
 
+/// Drops what this process keeps about a run that is being deleted or is gone: its metric series and
+/// the bookkeeping of its writes.
+fn forget(ctx: &Context, run: &AnalysisRun) {
+    ctx.metrics
+        .forget_analysis_run(&run.namespace().unwrap_or_default(), &run.name_any());
+    if let Some(uid) = run.uid() {
+        ctx.analysis_writes.forget(&uid);
+    }
+}
+
+/// When the watch no longer has this run, forgets it and returns true; when it has another run of the
+/// same name, forgets only the bookkeeping kept by this one's uid (the series by name are the new one's).
+fn forget_if_deleted(ctx: &Context, run: &AnalysisRun) -> bool {
+    match ctx.runs.get(&ObjectRef::from_obj(run)) {
+        None => forget(ctx, run),
+        Some(current) if current.metadata.uid != run.metadata.uid => {
+            if let Some(uid) = run.uid() {
+                ctx.analysis_writes.forget(&uid);
+            }
+        }
+        Some(_) => return false,
+    }
+    true
+}
+
+/// After the watch listed again: forgets the runs deleted meanwhile, of which it sent no delete event.
+fn forget_runs_gone(ctx: &Context) {
+    let gone = ctx.metrics.analysis_runs_gone(|namespace, name| {
+        ctx.runs
+            .get(&ObjectRef::new(name).within(namespace))
+            .is_some()
+    });
+    for (namespace, name) in &gone {
+        ctx.metrics.forget_analysis_run(namespace, name);
+    }
+    let live: HashSet<String> = ctx
+        .runs
+        .state()
+        .iter()
+        .filter_map(|run| run.uid())
+        .collect();
+    ctx.analysis_writes.retain(|uid| live.contains(uid));
+    if !gone.is_empty() {
+        tracing::info!(
+            count = gone.len(),
+            "forgot the AnalysisRuns deleted while the watch was not looking"
+        );
+    }
+}
+
 async fn reconcile(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let outcome = reconcile_run(run.clone(), ctx.clone()).await;
+    // Deleted while this reconcile ran: what it recorded since the delete's watch event (metric series,
+    // its write) would stay for good. The store loses a run before that event is handled, so checking
+    // it after recording leaves nothing behind in either order.
+    if forget_if_deleted(&ctx, &run) {
+        return Ok(Action::await_change());
+    }
+    outcome
+}
+
+async fn reconcile_run(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Action, Error> {
     let namespace = run.namespace().unwrap_or_default();
     let name = run.name_any();
     if run.metadata.deletion_timestamp.is_some() {
-        ctx.metrics.forget_analysis_run(&namespace, &name);
-        if let Some(uid) = run.uid() {
-            ctx.analysis_writes.forget(&uid);
-        }
+        forget(&ctx, &run);
         return Ok(Action::await_change());
     }
     if !ctx.leader.is_leader() {
@@ -338,6 +412,10 @@ fn error_policy(run: Arc<AnalysisRun>, error: &Error, ctx: Arc<Context>) -> Acti
     tracing::warn!(namespace = %namespace, run = %run.name_any(), error = %error, "analysis run reconcile failed");
     ctx.metrics
         .analysis_run_failed(&namespace, &run.name_any(), error.metric_label());
+    // Recorded first, then checked, as at the end of `reconcile`.
+    if forget_if_deleted(&ctx, &run) {
+        return Action::await_change();
+    }
     Action::requeue(ERROR_REQUEUE)
 }
 

@@ -91,6 +91,15 @@ impl<L: Ord + Clone, M: Clone> OrderedFamily<L, M> {
         }
     }
 
+    /// The label sets that `pick` picks, copied out so the caller can act on them without the lock.
+    pub fn label_sets_where(&self, pick: impl Fn(&L) -> bool) -> Vec<L> {
+        self.read()
+            .keys()
+            .filter(|labels| pick(labels))
+            .cloned()
+            .collect()
+    }
+
     #[cfg(test)]
     pub fn len(&self) -> usize {
         self.read().len()

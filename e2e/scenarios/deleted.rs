@@ -1,0 +1,187 @@
+//! What the controller keeps about an object leaves with the object: a deleted Rollout's or
+//! AnalysisRun's series leave `/metrics`, whether its delete event arrived or the watch was down and
+//! only a later list shows it gone.
+
+use std::time::Duration;
+
+use crate::support::*;
+
+const SETTLE: Duration = Duration::from_secs(20);
+
+/// A one-replica canary without steps.
+fn rollout(name: &str) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata:
+  name: {name}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {{app: {name}}}
+  template:
+    metadata:
+      labels: {{app: {name}}}
+    spec:
+      containers: [{{name: app, image: "app:v1"}}]
+  strategy:
+    canary: {{}}
+"#
+    )
+}
+
+/// A run created finished (the kind has no status subresource), as a past release leaves it.
+fn finished_run(name: &str) -> String {
+    format!(
+        r#"apiVersion: argoproj.io/v1alpha1
+kind: AnalysisRun
+metadata:
+  name: {name}
+spec:
+  metrics:
+  - name: success-rate
+    successCondition: "result[0] >= 0.95"
+    provider:
+      prometheus: {{address: "http://127.0.0.1:9", query: "vector(1)"}}
+status:
+  phase: Successful
+  startedAt: "2026-01-01T00:00:00Z"
+"#
+    )
+}
+
+fn apply(env: &Env, file: &str, manifest: &str) {
+    let path = env.dir.join(file);
+    std::fs::write(&path, manifest).expect("manifest written");
+    env.kubectl_ok(&["apply", "-f", path.to_str().unwrap_or_default()]);
+}
+
+/// The series that name `name`, but for the request counts (they stay for a grace period, to keep
+/// matching the API server's).
+fn series_of(metrics: &str, name: &str) -> Vec<String> {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.contains(&format!("name=\"{name}\""))
+                && !l.starts_with("controller_clientset_k8s_request_total")
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn wait_for_series(port: u16, name: &str, family: &str) {
+    wait_for(&format!("{family} of {name}"), SETTLE, || {
+        let series = series_of(&scrape(port)?, name);
+        if series.iter().any(|l| l.starts_with(family)) {
+            Ok(())
+        } else {
+            Err(series.join("\n"))
+        }
+    });
+}
+
+fn wait_until_no_series(port: u16, name: &str) {
+    wait_for(&format!("the series of {name} gone"), SETTLE, || {
+        let left = series_of(&scrape(port)?, name);
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(left.join("\n"))
+        }
+    });
+}
+
+#[test]
+fn a_deleted_analysis_run_takes_its_series_with_it() {
+    let mut env = Env::start("deleted-run");
+    let port = free_port();
+    env.start_controller_with(&["--leader-elect=false"], &format!("127.0.0.1:{port}"));
+    apply(&env, "gone.yaml", &finished_run("run-gone"));
+    apply(&env, "kept.yaml", &finished_run("run-kept"));
+    wait_for_series(port, "run-gone", "analysis_run_info{");
+    wait_for_series(port, "run-kept", "analysis_run_info{");
+
+    env.kubectl_ok(&["delete", "analysisrun", "run-gone"]);
+    wait_until_no_series(port, "run-gone");
+    let kept = series_of(&scrape(port).unwrap_or_default(), "run-kept");
+    assert!(
+        kept.iter()
+            .any(|l| l.starts_with("analysis_run_info{") && l.contains("phase=\"Successful\"")),
+        "the other run's series stay: {kept:?}"
+    );
+}
+
+#[test]
+fn objects_deleted_while_the_watch_is_down_take_their_series_with_them() {
+    let mut env = Env::start("deleted-unwatched");
+    // Watches end every second, as a flaky network would end them, so the outage below begins within a
+    // second of being switched on.
+    let cycling = kubesim::Faults {
+        watch_max_seconds: Some(1.0),
+        ..Default::default()
+    };
+    env.sim.set_faults(cycling.clone());
+    let port = free_port();
+    let controller =
+        env.start_controller_with(&["--leader-elect=false"], &format!("127.0.0.1:{port}"));
+    apply(&env, "gone.yaml", &rollout("ro-gone"));
+    apply(&env, "kept.yaml", &rollout("ro-kept"));
+    apply(&env, "run-gone.yaml", &finished_run("run-gone"));
+    apply(&env, "run-kept.yaml", &finished_run("run-kept"));
+    for name in ["ro-gone", "ro-kept"] {
+        wait_for_phase(&env, name, "Healthy", None, SETTLE);
+        wait_for_series(port, name, "rollout_info{");
+    }
+    wait_for_series(port, "run-gone", "analysis_run_info{");
+    wait_for_series(port, "run-kept", "analysis_run_info{");
+
+    // Every watch of Rollouts and AnalysisRuns is now told its history is gone, so the controller lists
+    // them again and again and never gets a delete event.
+    let gone = |resource: &str| kubesim::ErrorRule {
+        verb: Some("watch".into()),
+        resource: Some(resource.into()),
+        code: 410,
+        rate: 1.0,
+        ..Default::default()
+    };
+    env.sim.set_faults(kubesim::Faults {
+        errors: vec![gone("rollouts"), gone("analysisruns")],
+        ..cycling
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    env.kubectl_ok(&["delete", "rollout", "ro-gone"]);
+    env.kubectl_ok(&["delete", "analysisrun", "run-gone"]);
+    wait_until_no_series(port, "ro-gone");
+    wait_until_no_series(port, "run-gone");
+    env.sim.set_faults(kubesim::Faults::default());
+
+    let log = env.controller_log(controller);
+    for kind in ["Rollouts", "AnalysisRuns"] {
+        assert!(
+            log.contains(&format!(
+                "forgot the {kind} deleted while the watch was not looking"
+            )),
+            "the {kind} went by a list, not a delete event:\n{log}"
+        );
+    }
+    let metrics = scrape(port).unwrap_or_default();
+    for (name, family) in [
+        ("ro-kept", "rollout_info{"),
+        ("run-kept", "analysis_run_info{"),
+    ] {
+        assert!(
+            series_of(&metrics, name)
+                .iter()
+                .any(|l| l.starts_with(family)),
+            "{name} keeps its series"
+        );
+    }
+    // The kept Rollout is still managed: a new image goes out.
+    let stable = env.rollout("ro-kept")["status"]["stableRS"].clone();
+    set_image(&env, "ro-kept", "app:v2");
+    let released = wait_for_phase(&env, "ro-kept", "Healthy", None, SETTLE);
+    assert_ne!(
+        released["status"]["stableRS"], stable,
+        "ro-kept released its new image"
+    );
+}
