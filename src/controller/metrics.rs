@@ -362,19 +362,7 @@ impl Metrics {
             family.remove(&key);
         }
         self.reconcile.remove(&key);
-        let first_event = EventLabels {
-            namespace: namespace.into(),
-            name: name.into(),
-            reason: String::new(),
-            kind: EventType {
-                r#type: String::new(),
-            },
-        };
-        self.events.remove_run(
-            &first_event,
-            |l| l.namespace == namespace && l.name == name,
-            |_| true,
-        );
+        self.forget_events(namespace, name);
         forget_errors(&self.reconcile_errors, namespace, name);
     }
 
@@ -402,12 +390,8 @@ impl Metrics {
                 .into_iter()
                 .map(|l| (l.namespace, l.name)),
         );
-        found.extend(
-            self.events
-                .label_sets_where(|l| gone(&l.namespace, &l.name))
-                .into_iter()
-                .map(|l| (l.namespace, l.name)),
-        );
+        // Not the Event counts: they name AnalysisRuns too (as Argo's do), and a Rollout with Events has
+        // a reconcile series as well.
         found
     }
 
@@ -625,6 +609,24 @@ impl Metrics {
         }
         self.run_reconcile.remove(&key);
         forget_errors(&self.run_reconcile_errors, namespace, name);
+        self.forget_events(namespace, name);
+    }
+
+    /// Drops the Event counts of one object (a Rollout or an AnalysisRun: the family names both).
+    fn forget_events(&self, namespace: &str, name: &str) {
+        let first = EventLabels {
+            namespace: namespace.into(),
+            name: name.into(),
+            reason: String::new(),
+            kind: EventType {
+                r#type: String::new(),
+            },
+        };
+        self.events.remove_run(
+            &first,
+            |l| l.namespace == namespace && l.name == name,
+            |_| true,
+        );
     }
 
     pub fn analysis_run_reconciled(&self, namespace: &str, name: &str, took: Duration) {
@@ -848,9 +850,19 @@ mod tests {
             warning: false,
             status_change: true,
         };
+        let rollout = |name: &str| -> Rollout {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "shop"},
+                "spec": {"strategy": {"canary": {}}},
+            }))
+            .expect("rollout parses")
+        };
+        metrics.reconciled(&rollout("web"), Duration::from_millis(2));
         metrics.event("shop", "web", &event);
         metrics.reconcile_failed("shop", "api", "conflict");
-        metrics.event("shop", "db", &event);
+        metrics.observe_rollout(&rollout("db"));
+        // An AnalysisRun's Events are counted in the same family: they make no Rollout.
+        metrics.event("shop", "web-6d4f-2-1", &event);
         // Request counts alone make no Rollout: they go by their own grace period.
         metrics.request(&request("rollouts/status", "cache", "patch"), "200");
 
@@ -871,6 +883,27 @@ mod tests {
 
         let gone: Vec<&str> = gone.iter().map(|(_, name)| name.as_str()).collect();
         assert_eq!(gone, vec!["run-a", "run-b"]);
+    }
+
+    #[test]
+    fn a_deleted_analysis_run_takes_its_event_counts_with_it() {
+        let metrics = Metrics::new();
+        let event = Event {
+            reason: "AnalysisRunSuccessful".into(),
+            message: "done".into(),
+            warning: false,
+            status_change: true,
+        };
+        for name in ["run-a", "run-b"] {
+            metrics.observe_analysis_run("shop", name, Some(AnalysisPhase::Successful), None);
+            metrics.event("shop", name, &event);
+        }
+        assert_eq!(series_naming(&metrics, "run-a").len(), 2);
+
+        metrics.forget_analysis_run("shop", "run-a");
+
+        assert_eq!(series_naming(&metrics, "run-a"), Vec::<String>::new());
+        assert_eq!(series_naming(&metrics, "run-b").len(), 2, "others stay");
     }
 
     #[test]
