@@ -115,6 +115,10 @@ impl Context {
         self.metrics.forget_rollout(&namespace, &rollout.name_any());
         self.metrics
             .object_deleted("rollouts", &namespace, &rollout.name_any(), Instant::now());
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&ObjectRef::from_obj(rollout));
         self.forget_by_uid(rollout);
     }
 
@@ -190,15 +194,15 @@ where
     }
 }
 
-/// Whether a cache holds every object of its kind that the controller writes, so that an object it no
-/// longer has after a re-list is gone.
+/// Whether a cache's watch sees every object of its kind that the controller writes, and so owns the
+/// request series that name them.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Coverage {
-    /// Every object the controller writes: after a re-list, the request series of the objects it lost
-    /// go, as a delete event would have made them go.
+    /// Every one: a deleted object's request series go after their grace, whether the watch saw the
+    /// delete or, after a re-list, no longer finds the object.
     Complete,
     /// Not all of them (AnalysisRuns without a pod-template-hash label are written but not cached here):
-    /// their series are the AnalysisRun controller's to forget.
+    /// the AnalysisRun controller's own watch, which sees every run it writes, forgets their series.
     Partial,
 }
 
@@ -221,7 +225,9 @@ where
         .default_backoff()
         .modify(strip)
         .map_ok(move |event| {
-            if let watcher::Event::Delete(object) = &event {
+            if let watcher::Event::Delete(object) = &event
+                && coverage == Coverage::Complete
+            {
                 let meta = object.meta();
                 ctx.metrics.object_deleted(
                     &resource,

@@ -57,7 +57,15 @@ pub async fn run(
         // process keeps about it goes here, once the store no longer has it.
         .map_ok(move |event| {
             match &event {
-                watcher::Event::Delete(run) => forget(&watched_ctx, run),
+                watcher::Event::Delete(run) => {
+                    forget(&watched_ctx, run);
+                    watched_ctx.metrics.object_deleted(
+                        "analysisruns",
+                        &run.namespace().unwrap_or_default(),
+                        &run.name_any(),
+                        Instant::now(),
+                    );
+                }
                 watcher::Event::InitDone => forget_runs_gone(&watched_ctx),
                 _ => {}
             }
@@ -131,8 +139,21 @@ fn forget_runs_gone(ctx: &Context) {
             .get(&ObjectRef::new(name).within(namespace))
             .is_some()
     });
+    let now = Instant::now();
     for (namespace, name) in &gone {
         ctx.metrics.forget_analysis_run(namespace, name);
+    }
+    // Their request series start their grace, as the delete event would have started it.
+    let requested = ctx
+        .metrics
+        .requested_objects_gone("analysisruns", |namespace, name| {
+            ctx.runs
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some()
+        });
+    for (namespace, name) in &requested {
+        ctx.metrics
+            .object_deleted("analysisruns", namespace, name, now);
     }
     let live: HashSet<String> = ctx
         .runs
