@@ -130,6 +130,8 @@ impl Process {
 pub struct KubesimProcess {
     pub process: Process,
     pub kubeconfig: PathBuf,
+    /// Where it serves, `http://127.0.0.1:PORT`.
+    pub url: String,
 }
 
 pub fn start_kubesim(
@@ -171,6 +173,7 @@ pub fn start_kubesim(
     Ok(KubesimProcess {
         process,
         kubeconfig,
+        url,
     })
 }
 

@@ -42,6 +42,10 @@ pub struct Args {
     /// Each timed pause of the scale and soak Rollouts, in seconds.
     #[arg(long, env = "RAMP_BENCH_PAUSE", default_value_t = 5)]
     pub pause: u64,
+    /// Soak: an analysis step in every release (a Web metric that reads kubesim's `/version`), so
+    /// AnalysisRuns are created all along and, past each Rollout's history limit, deleted.
+    #[arg(long, env = "RAMP_BENCH_ANALYSIS")]
+    pub analysis: bool,
     /// Time from a simulated pod's creation to Ready, in milliseconds.
     #[arg(long, env = "RAMP_BENCH_POD_READY_MS", default_value_t = 100)]
     pub pod_ready_ms: u64,

@@ -71,6 +71,33 @@ pub fn timed_steps(pause_seconds: u64) -> Value {
     ])
 }
 
+/// [`timed_steps`] with an analysis step after the first pause.
+pub fn timed_steps_with_analysis(pause_seconds: u64, template: &str) -> Value {
+    json!([
+        {"setWeight": 50},
+        {"pause": {"duration": format!("{pause_seconds}s")}},
+        {"analysis": {"templates": [{"templateName": template}]}},
+        {"setWeight": 75},
+        {"pause": {"duration": format!("{pause_seconds}s")}}
+    ])
+}
+
+/// An AnalysisTemplate whose one measurement reads kubesim's `/version` at `kubesim_url` and
+/// succeeds: a run that finishes on its own, at the cost of one HTTP request.
+pub fn web_analysis_template(name: &str, kubesim_url: &str) -> DynamicObject {
+    let object = json!({
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "AnalysisTemplate",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {"metrics": [{
+            "name": "api-server-version",
+            "successCondition": "result == '1'",
+            "provider": {"web": {"url": format!("{kubesim_url}/version"), "jsonPath": "{$.major}"}}
+        }]}
+    });
+    dynamic(object)
+}
+
 /// A merge patch that changes the pod template's image (a new revision).
 pub fn image_patch(version: u64) -> Value {
     json!({"spec": {"template": {"spec": {"containers": [{"name": "app", "image": image(version)}]}}}})

@@ -626,6 +626,9 @@ pub async fn idle(args: &Args) -> anyhow::Result<Report> {
     Ok(report)
 }
 
+/// The soak's AnalysisTemplate, with `--analysis`.
+const SOAK_TEMPLATE: &str = "bench-web";
+
 pub async fn soak(args: &Args) -> anyhow::Result<Report> {
     let size = args.size();
     let duration = args.duration();
@@ -635,8 +638,20 @@ pub async fn soak(args: &Args) -> anyhow::Result<Report> {
     report.field("size", json!(size));
     report.field("duration_seconds", json!(duration.as_secs_f64()));
     report.field("pause_seconds", json!(args.pause));
+    report.field("analysis", json!(args.analysis));
 
-    create_rollouts(&env.client, size, &objects::timed_steps(args.pause)).await?;
+    let steps = if args.analysis {
+        objects::analysis_templates(&env.client)
+            .create(
+                &PostParams::default(),
+                &objects::web_analysis_template(SOAK_TEMPLATE, &env.sim.url),
+            )
+            .await?;
+        objects::timed_steps_with_analysis(args.pause, SOAK_TEMPLATE)
+    } else {
+        objects::timed_steps(args.pause)
+    };
+    create_rollouts(&env.client, size, &steps).await?;
     let tracker = RolloutTracker::start(&env.client);
     let (controller, _) = cold_start(&env, &tracker, size, args.timeout).await?;
     let before = Requests::controller(&env.client).await?;
@@ -677,6 +692,20 @@ pub async fn soak(args: &Args) -> anyhow::Result<Report> {
     let requests = Requests::controller(&env.client).await?.since(&before);
     let end = controller.stats()?;
     let samples = sampler.samples();
+    if args.analysis {
+        let left = objects::analysis_runs(&env.client)
+            .list(&ListParams::default())
+            .await?
+            .items
+            .len();
+        report.figure(
+            "analysis_runs_left",
+            "AnalysisRuns at the end",
+            json!(left),
+            "",
+            "",
+        );
+    }
     let points: Vec<(f64, f64)> = samples
         .iter()
         .map(|(t, kib)| (t / 60.0, *kib as f64 / 1024.0))

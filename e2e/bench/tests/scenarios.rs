@@ -84,8 +84,19 @@ fn every_scenario_runs_at_a_tiny_size() {
     );
     assert!(number(&idle, "controller_cpu_seconds") > 0.0);
 
-    let soak = run(&["soak", "--size", "10", "--duration", "20s", "--pause", "1"]);
+    // With an analysis step, so AnalysisRuns are created and deleted too.
+    let soak = run(&[
+        "soak",
+        "--size",
+        "10",
+        "--duration",
+        "20s",
+        "--pause",
+        "1",
+        "--analysis",
+    ]);
     assert!(number(&soak, "updates_completed") >= 10.0);
+    assert!(number(&soak, "analysis_runs_left") >= 10.0, "{soak}");
     assert_eq!(number(&soak, "updates_unfinished"), 0.0);
     assert!(number(&soak, "soak_requests") > 0.0);
     assert!(number(&soak, "rss_first_mib") > 0.0);
