@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kube::runtime::watcher;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -152,6 +153,39 @@ pub struct MetricPhase<'a> {
 
 fn reconcile_histogram() -> Histogram {
     Histogram::new([0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0])
+}
+
+/// Which objects a re-list found deleted, by their request series. Only an object that had series when
+/// the re-list began can have been deleted unseen: one created after the list was taken, and written
+/// meanwhile, is missing from the list as well, but it is not gone.
+#[derive(Default)]
+pub struct RequestedAtRelist(BTreeSet<(String, String)>);
+
+impl RequestedAtRelist {
+    /// Follows one watch event of `resource`; after a complete list, returns the objects that had
+    /// request series when it began and that `exists` no longer finds.
+    pub fn see<K>(
+        &mut self,
+        event: &watcher::Event<K>,
+        metrics: &Metrics,
+        resource: &str,
+        exists: impl Fn(&str, &str) -> bool,
+    ) -> BTreeSet<(String, String)> {
+        match event {
+            watcher::Event::Init => {
+                self.0 = metrics.requested_objects(resource);
+                BTreeSet::new()
+            }
+            watcher::Event::InitDone => {
+                let before = std::mem::take(&mut self.0);
+                metrics.requested_objects_gone(resource, |namespace, name| {
+                    exists(namespace, name)
+                        || !before.contains(&(namespace.to_string(), name.to_string()))
+                })
+            }
+            _ => BTreeSet::new(),
+        }
+    }
 }
 
 pub struct Metrics {
@@ -443,6 +477,11 @@ impl Metrics {
             .into_iter()
             .map(|l| (l.namespace, l.name))
             .collect()
+    }
+
+    /// The objects of `resource`, as (namespace, name), that have request series.
+    pub fn requested_objects(&self, resource: &str) -> BTreeSet<(String, String)> {
+        self.requested_objects_gone(resource, |_, _| false)
     }
 
     /// An object (`resource` is its plural, e.g. `replicasets`) was deleted at `now`: its request series
@@ -904,6 +943,45 @@ mod tests {
 
         assert_eq!(series_naming(&metrics, "run-a"), Vec::<String>::new());
         assert_eq!(series_naming(&metrics, "run-b").len(), 2, "others stay");
+    }
+
+    #[test]
+    fn a_relist_finds_gone_only_what_had_series_when_it_began() {
+        let metrics = Metrics::new();
+        metrics.request(&request("replicasets", "web-1", "patch"), "200");
+        metrics.request(&request("replicasets", "web-2", "patch"), "200");
+        let mut relist = RequestedAtRelist::default();
+        let event = |e: watcher::Event<()>| e;
+
+        assert!(
+            relist
+                .see(
+                    &event(watcher::Event::Init),
+                    &metrics,
+                    "replicasets",
+                    |_, _| false
+                )
+                .is_empty()
+        );
+        // Created after the list was taken and written while it is read: missing from it, not gone.
+        metrics.request(&request("replicasets", "web-3", "patch"), "200");
+        let gone = relist.see(
+            &event(watcher::Event::InitDone),
+            &metrics,
+            "replicasets",
+            |_, name| name == "web-2",
+        );
+
+        let gone: Vec<&str> = gone.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(gone, vec!["web-1"]);
+        // Outside a re-list nothing is gone.
+        let apply = relist.see(
+            &event(watcher::Event::Apply(())),
+            &metrics,
+            "replicasets",
+            |_, _| false,
+        );
+        assert!(apply.is_empty());
     }
 
     #[test]

@@ -221,6 +221,7 @@ where
     S: cache::Reduce<K> + Send + Sync + 'static,
 {
     let resource = K::plural(&K::DynamicType::default()).into_owned();
+    let mut requested_at_relist = metrics::RequestedAtRelist::default();
     watcher(api, config)
         .default_backoff()
         .modify(strip)
@@ -237,13 +238,13 @@ where
                 );
             }
             cache(&ctx).apply(&event);
-            if matches!(event, watcher::Event::InitDone) && coverage == Coverage::Complete {
+            if coverage == Coverage::Complete {
                 let cache = cache(&ctx);
+                let gone = requested_at_relist.see(&event, &ctx.metrics, &resource, |ns, name| {
+                    cache.get(ns, name).is_some()
+                });
                 let now = Instant::now();
-                for (namespace, name) in ctx
-                    .metrics
-                    .requested_objects_gone(&resource, |ns, name| cache.get(ns, name).is_some())
-                {
+                for (namespace, name) in gone {
                     ctx.metrics
                         .object_deleted(&resource, &namespace, &name, now);
                 }

@@ -21,7 +21,7 @@ use kube::runtime::watcher::{self, Config as WatcherConfig, watcher};
 use serde_json::json;
 
 use super::error::{Error, kube};
-use super::metrics::MetricPhase;
+use super::metrics::{MetricPhase, RequestedAtRelist};
 use super::{Context, act::merge_diff, api, async_stream_of_gains, strip};
 use crate::analysis::args::{self, Arguments};
 use crate::analysis::judge::{self, Judgement, Run};
@@ -48,6 +48,7 @@ pub async fn run(
     writer: reflector::store::Writer<AnalysisRun>,
 ) {
     let watched_ctx = ctx.clone();
+    let mut requested_at_relist = RequestedAtRelist::default();
     let runs = watcher(api::<AnalysisRun>(&ctx.client, namespace), config)
         .default_backoff()
         .modify(strip)
@@ -56,6 +57,23 @@ pub async fn run(
         // As for Rollouts: a run deleted without a finalizer is never reconciled again, so what this
         // process keeps about it goes here, once the store no longer has it.
         .map_ok(move |event| {
+            let requested_gone = requested_at_relist.see(
+                &event,
+                &watched_ctx.metrics,
+                "analysisruns",
+                |ns, name| {
+                    watched_ctx
+                        .runs
+                        .get(&ObjectRef::new(name).within(ns))
+                        .is_some()
+                },
+            );
+            let now = Instant::now();
+            for (namespace, name) in &requested_gone {
+                watched_ctx
+                    .metrics
+                    .object_deleted("analysisruns", namespace, name, now);
+            }
             match &event {
                 watcher::Event::Delete(run) => {
                     forget(&watched_ctx, run);
@@ -139,21 +157,8 @@ fn forget_runs_gone(ctx: &Context) {
             .get(&ObjectRef::new(name).within(namespace))
             .is_some()
     });
-    let now = Instant::now();
     for (namespace, name) in &gone {
         ctx.metrics.forget_analysis_run(namespace, name);
-    }
-    // Their request series start their grace, as the delete event would have started it.
-    let requested = ctx
-        .metrics
-        .requested_objects_gone("analysisruns", |namespace, name| {
-            ctx.runs
-                .get(&ObjectRef::new(name).within(namespace))
-                .is_some()
-        });
-    for (namespace, name) in &requested {
-        ctx.metrics
-            .object_deleted("analysisruns", namespace, name, now);
     }
     let live: HashSet<String> = ctx
         .runs
