@@ -403,30 +403,14 @@ impl Metrics {
     /// The Rollouts, as (namespace, name), that have series of their own and that `exists` no longer
     /// finds. A watch that re-lists sends no delete event for what was deleted while it was down.
     pub fn rollouts_gone(&self, exists: impl Fn(&str, &str) -> bool) -> BTreeSet<(String, String)> {
-        let gone = |namespace: &str, name: &str| !exists(namespace, name);
-        let mut found: BTreeSet<(String, String)> = self
-            .gauges_by_rollout
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .filter(|key| gone(&key.namespace, &key.name))
-            .map(|key| (key.namespace.clone(), key.name.clone()))
-            .collect();
-        found.extend(
-            self.reconcile
-                .label_sets_where(|l| gone(&l.namespace, &l.name))
-                .into_iter()
-                .map(|l| (l.namespace, l.name)),
-        );
-        found.extend(
-            self.reconcile_errors
-                .label_sets_where(|l| gone(&l.namespace, &l.name))
-                .into_iter()
-                .map(|l| (l.namespace, l.name)),
-        );
         // Not the Event counts: they name AnalysisRuns too (as Argo's do), and a Rollout with Events has
         // a reconcile series as well.
-        found
+        objects_gone(
+            &self.gauges_by_rollout,
+            &self.reconcile,
+            &self.reconcile_errors,
+            exists,
+        )
     }
 
     /// The AnalysisRuns, as (namespace, name), that have series of their own and that `exists` no longer
@@ -435,28 +419,12 @@ impl Metrics {
         &self,
         exists: impl Fn(&str, &str) -> bool,
     ) -> BTreeSet<(String, String)> {
-        let gone = |namespace: &str, name: &str| !exists(namespace, name);
-        let mut found: BTreeSet<(String, String)> = self
-            .series_by_run
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .keys()
-            .filter(|key| gone(&key.namespace, &key.name))
-            .map(|key| (key.namespace.clone(), key.name.clone()))
-            .collect();
-        found.extend(
-            self.run_reconcile
-                .label_sets_where(|l| gone(&l.namespace, &l.name))
-                .into_iter()
-                .map(|l| (l.namespace, l.name)),
-        );
-        found.extend(
-            self.run_reconcile_errors
-                .label_sets_where(|l| gone(&l.namespace, &l.name))
-                .into_iter()
-                .map(|l| (l.namespace, l.name)),
-        );
-        found
+        objects_gone(
+            &self.series_by_run,
+            &self.run_reconcile,
+            &self.run_reconcile_errors,
+            exists,
+        )
     }
 
     /// The objects of `resource` (a plural, e.g. `replicasets`), as (namespace, name), that have request
@@ -689,6 +657,37 @@ impl Metrics {
 }
 
 /// Drops one object's error series, whatever their error.
+/// The objects, as (namespace, name), with series in `kept` (what their series were last set to),
+/// `reconciles` or `errors`, that `exists` no longer finds.
+fn objects_gone<T>(
+    kept: &Mutex<BTreeMap<RolloutLabels, T>>,
+    reconciles: &OrderedFamily<RolloutLabels, Histogram>,
+    errors: &OrderedFamily<ErrorLabels, Counter>,
+    exists: impl Fn(&str, &str) -> bool,
+) -> BTreeSet<(String, String)> {
+    let gone = |namespace: &str, name: &str| !exists(namespace, name);
+    let mut found: BTreeSet<(String, String)> = kept
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .keys()
+        .filter(|key| gone(&key.namespace, &key.name))
+        .map(|key| (key.namespace.clone(), key.name.clone()))
+        .collect();
+    found.extend(
+        reconciles
+            .label_sets_where(|l| gone(&l.namespace, &l.name))
+            .into_iter()
+            .map(|l| (l.namespace, l.name)),
+    );
+    found.extend(
+        errors
+            .label_sets_where(|l| gone(&l.namespace, &l.name))
+            .into_iter()
+            .map(|l| (l.namespace, l.name)),
+    );
+    found
+}
+
 fn forget_errors(errors: &OrderedFamily<ErrorLabels, Counter>, namespace: &str, name: &str) {
     let first = ErrorLabels {
         namespace: namespace.into(),
