@@ -722,6 +722,15 @@ mod tests {
         }
     }
 
+    fn an_event(reason: &str, warning: bool) -> Event {
+        Event {
+            reason: reason.into(),
+            message: "message".into(),
+            warning,
+            status_change: true,
+        }
+    }
+
     fn series_naming(metrics: &Metrics, name: &str) -> Vec<String> {
         let quoted = format!("name=\"{name}\"");
         metrics
@@ -846,18 +855,8 @@ mod tests {
     #[test]
     fn a_deleted_rollout_takes_its_event_and_error_series_with_it() {
         let metrics = Metrics::new();
-        let event = Event {
-            reason: "RolloutCompleted".into(),
-            message: "done".into(),
-            warning: false,
-            status_change: true,
-        };
-        let warning = Event {
-            reason: "RolloutAborted".into(),
-            message: "aborted".into(),
-            warning: true,
-            status_change: true,
-        };
+        let event = an_event("RolloutCompleted", false);
+        let warning = an_event("RolloutAborted", true);
         for name in ["web", "api"] {
             metrics.event("shop", name, &event);
             metrics.event("shop", name, &warning);
@@ -882,12 +881,7 @@ mod tests {
     #[test]
     fn rollouts_gone_are_those_with_series_of_their_own_that_no_longer_exist() {
         let metrics = Metrics::new();
-        let event = Event {
-            reason: "RolloutCompleted".into(),
-            message: "done".into(),
-            warning: false,
-            status_change: true,
-        };
+        let event = an_event("RolloutCompleted", false);
         let rollout = |name: &str| -> Rollout {
             serde_json::from_value(serde_json::json!({
                 "metadata": {"name": name, "namespace": "shop"},
@@ -926,12 +920,7 @@ mod tests {
     #[test]
     fn a_deleted_analysis_run_takes_its_event_counts_with_it() {
         let metrics = Metrics::new();
-        let event = Event {
-            reason: "AnalysisRunSuccessful".into(),
-            message: "done".into(),
-            warning: false,
-            status_change: true,
-        };
+        let event = an_event("AnalysisRunSuccessful", false);
         for name in ["run-a", "run-b"] {
             metrics.observe_analysis_run("shop", name, Some(AnalysisPhase::Successful), None);
             metrics.event("shop", name, &event);
