@@ -11,6 +11,7 @@
 //! ```
 
 pub mod apiserver;
+mod event_ttl;
 pub mod faults;
 pub mod json;
 pub mod prometheus;
@@ -25,6 +26,7 @@ pub mod strategic;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use tokio::sync::oneshot;
@@ -42,6 +44,9 @@ pub struct Config {
     pub sim: SimConfig,
     /// Changes kept for watches to resume from; older resumes get `410 Gone`.
     pub history_limit: usize,
+    /// How long an Event lives after its creation, as the API server's `--event-ttl`; `None` keeps
+    /// Events forever.
+    pub event_ttl: Option<Duration>,
 }
 
 impl Default for Config {
@@ -50,6 +55,7 @@ impl Default for Config {
             port: 0,
             sim: SimConfig::default(),
             history_limit: 100_000,
+            event_ttl: Some(Duration::from_secs(3600)),
         }
     }
 }
@@ -83,6 +89,9 @@ impl Kubesim {
         });
         let (shutdown, stopped) = oneshot::channel::<()>();
         let mut tasks = sim::spawn(cluster.clone(), traffic.clone(), &config.sim);
+        if let Some(ttl) = config.event_ttl {
+            tasks.push(tokio::spawn(event_ttl::run(cluster.clone(), ttl)));
+        }
         tasks.push(tokio::spawn(async move {
             let serve = axum::serve(listener, server::router(app)).with_graceful_shutdown(async {
                 let _ = stopped.await;

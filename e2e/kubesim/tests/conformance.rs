@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
-use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Event, Pod, Service};
 use kube::api::{
     Api, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams, WatchEvent,
     WatchParams,
@@ -2537,6 +2537,77 @@ async fn jobs_run_their_pod_to_completion_or_failure() {
     assert_eq!(
         jobs.get("passes").await.unwrap().status.unwrap().succeeded,
         Some(1)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Event expiry
+// ---------------------------------------------------------------------------------------------------------
+
+fn core_event(name: &str) -> Event {
+    serde_json::from_value(json!({
+        "metadata": {"name": name},
+        "involvedObject": {"kind": "ConfigMap", "namespace": "default", "name": "kept"},
+        "reason": "Tested",
+        "message": "an Event that expires",
+        "type": "Normal",
+    }))
+    .expect("an Event")
+}
+
+#[tokio::test]
+async fn events_are_deleted_once_their_ttl_has_passed_and_watches_see_them_go() {
+    let sim = kubesim::Kubesim::start(kubesim::Config {
+        event_ttl: Some(Duration::from_secs(1)),
+        ..Default::default()
+    })
+    .await
+    .expect("kubesim starts");
+    let client = sim.client().unwrap();
+    let events: Api<Event> = Api::default_namespaced(client.clone());
+    let config_maps: Api<ConfigMap> = Api::default_namespaced(client);
+    let pp = PostParams::default();
+    config_maps
+        .create(&pp, &config_map("kept", json!({}), json!({})))
+        .await
+        .unwrap();
+    let old = events.create(&pp, &core_event("old")).await.unwrap();
+    let mut watch = events
+        .watch(&WatchParams::default(), &rv_of(&old))
+        .await
+        .unwrap()
+        .boxed();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    events.create(&pp, &core_event("young")).await.unwrap();
+
+    let deleted = tokio::time::timeout(DEADLINE, async {
+        while let Some(event) = watch.next().await {
+            if let WatchEvent::Deleted(gone) = event.unwrap() {
+                return gone;
+            }
+        }
+        panic!("the watch ended before any Event was deleted");
+    })
+    .await
+    .expect("an Event is deleted within the deadline");
+    assert_eq!(deleted.metadata.name.as_deref(), Some("old"));
+    assert!(
+        events.get_opt("young").await.unwrap().is_some(),
+        "an Event created later lives for its own TTL"
+    );
+
+    eventually("the younger Event to expire too", || async {
+        events
+            .get_opt("young")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    assert!(
+        config_maps.get_opt("kept").await.unwrap().is_some(),
+        "only Events expire"
     );
 }
 

@@ -25,6 +25,9 @@ struct Args {
     /// Time from a pod's creation to Ready, in milliseconds.
     #[arg(long, env = "KUBESIM_POD_READY_MS", default_value_t = 500)]
     pod_ready_ms: u64,
+    /// Seconds an Event lives after its creation, as the API server's `--event-ttl`; 0 keeps them.
+    #[arg(long, env = "KUBESIM_EVENT_TTL_SECONDS", default_value_t = 3600)]
+    event_ttl_seconds: u64,
     /// Do not run the simulated controllers and kubelet: an API server only.
     #[arg(long, env = "KUBESIM_NO_SIMULATION")]
     no_simulation: bool,
@@ -51,6 +54,8 @@ async fn main() -> anyhow::Result<()> {
     let server = kubesim::Kubesim::start(kubesim::Config {
         port: args.port,
         sim,
+        event_ttl: (args.event_ttl_seconds > 0)
+            .then(|| Duration::from_secs(args.event_ttl_seconds)),
         ..Default::default()
     })
     .await?;
