@@ -2558,7 +2558,7 @@ fn core_event(name: &str) -> Event {
 #[tokio::test]
 async fn events_are_deleted_once_their_ttl_has_passed_and_watches_see_them_go() {
     let sim = kubesim::Kubesim::start(kubesim::Config {
-        event_ttl: Some(Duration::from_secs(1)),
+        event_ttl: Some(Duration::from_secs(3)),
         ..Default::default()
     })
     .await
@@ -2577,7 +2577,9 @@ async fn events_are_deleted_once_their_ttl_has_passed_and_watches_see_them_go() 
         .await
         .unwrap()
         .boxed();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Creation times have one-second resolution, so an Event may go up to a second early: 2 s apart,
+    // the younger one still has about a second to live when the older one goes.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     events.create(&pp, &core_event("young")).await.unwrap();
 
     let deleted = tokio::time::timeout(DEADLINE, async {
