@@ -105,6 +105,39 @@ fn a_deleted_analysis_run_takes_its_series_with_it() {
 }
 
 #[test]
+fn a_deleted_run_leaves_the_event_counts_of_a_rollout_of_the_same_name() {
+    // `rollout_events_total` names objects by namespace and name alone, as Argo's does, so a run named
+    // like a Rollout counts into the Rollout's series.
+    let mut env = Env::start("deleted-namesake");
+    let port = free_port();
+    env.start_controller_with(&["--leader-elect=false"], &format!("127.0.0.1:{port}"));
+    apply(&env, "rollout.yaml", &small_canary("shared"));
+    apply(&env, "run.yaml", &finished_run("shared"));
+    wait_for_phase(&env, "shared", "Healthy", None, SETTLE);
+    wait_for_series(port, "shared", "rollout_events_total{");
+    wait_for_series(port, "shared", "analysis_run_info{");
+
+    env.kubectl_ok(&["delete", "analysisrun", "shared"]);
+    wait_for("the run's series gone", SETTLE, || {
+        let series = series_of(&scrape(port)?, "shared");
+        if series.iter().any(|l| l.starts_with("analysis_run_info{")) {
+            Err(series.join("\n"))
+        } else {
+            Ok(())
+        }
+    });
+    let left = series_of(&scrape(port).unwrap_or_default(), "shared");
+    assert!(
+        left.iter().any(|l| l.starts_with("rollout_events_total{")
+            && l.contains("reason=\"NewReplicaSetCreated\"")),
+        "the Rollout's Event counts stay: {left:?}"
+    );
+
+    env.kubectl_ok(&["delete", "rollout", "shared"]);
+    wait_until_no_series(port, "shared");
+}
+
+#[test]
 fn objects_deleted_while_the_watch_is_down_take_their_series_with_them() {
     let mut env = Env::start("deleted-unwatched");
     // Watches end every second, as a flaky network would end them, so the outage below begins within a

@@ -373,7 +373,8 @@ impl Metrics {
         by_rollout.insert(key, gauges);
     }
 
-    /// Drops every series of a deleted Rollout, so memory does not grow with churn.
+    /// Drops every series of a deleted Rollout, so memory does not grow with churn, except its Event
+    /// counts (see [`Metrics::forget_events`]).
     pub fn forget_rollout(&self, namespace: &str, name: &str) {
         let key = RolloutLabels {
             namespace: namespace.into(),
@@ -396,7 +397,6 @@ impl Metrics {
             family.remove(&key);
         }
         self.reconcile.remove(&key);
-        self.forget_events(namespace, name);
         forget_errors(&self.reconcile_errors, namespace, name);
     }
 
@@ -595,7 +595,8 @@ impl Metrics {
         }
     }
 
-    /// Drops every series of a deleted AnalysisRun.
+    /// Drops every series of a deleted AnalysisRun, except its Event counts (see
+    /// [`Metrics::forget_events`]).
     pub fn forget_analysis_run(&self, namespace: &str, name: &str) {
         let key = RolloutLabels {
             namespace: namespace.into(),
@@ -616,11 +617,11 @@ impl Metrics {
         }
         self.run_reconcile.remove(&key);
         forget_errors(&self.run_reconcile_errors, namespace, name);
-        self.forget_events(namespace, name);
     }
 
-    /// Drops the Event counts of one object (a Rollout or an AnalysisRun: the family names both).
-    fn forget_events(&self, namespace: &str, name: &str) {
+    /// Drops the Event counts of one name. The family names Rollouts and AnalysisRuns alike (as
+    /// Argo's does), so a caller drops them only once neither kind has an object of that name.
+    pub fn forget_events(&self, namespace: &str, name: &str) {
         let first = EventLabels {
             namespace: namespace.into(),
             name: name.into(),
@@ -853,7 +854,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_rollout_takes_its_event_and_error_series_with_it() {
+    fn a_deleted_rollout_takes_its_error_series_and_its_event_counts_go_by_name() {
         let metrics = Metrics::new();
         let event = an_event("RolloutCompleted", false);
         let warning = an_event("RolloutAborted", true);
@@ -866,7 +867,18 @@ mod tests {
         assert_eq!(series_naming(&metrics, "web").len(), 4);
 
         metrics.forget_rollout("shop", "web");
+        let left = series_naming(&metrics, "web");
+        assert_eq!(
+            left.len(),
+            3,
+            "the Event counts and the request count: {left:?}"
+        );
+        assert!(
+            left.iter()
+                .all(|l| !l.starts_with("rollout_reconcile_error"))
+        );
 
+        metrics.forget_events("shop", "web");
         // Request counts stay: summed by verb and resource they must keep matching the API server's.
         assert_eq!(
             series_naming(&metrics, "web"),
@@ -918,7 +930,7 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_analysis_run_takes_its_event_counts_with_it() {
+    fn a_deleted_analysis_runs_event_counts_go_by_name() {
         let metrics = Metrics::new();
         let event = an_event("AnalysisRunSuccessful", false);
         for name in ["run-a", "run-b"] {
@@ -928,7 +940,11 @@ mod tests {
         assert_eq!(series_naming(&metrics, "run-a").len(), 2);
 
         metrics.forget_analysis_run("shop", "run-a");
+        let left = series_naming(&metrics, "run-a");
+        assert_eq!(left.len(), 1, "only the Event count: {left:?}");
+        assert!(left[0].starts_with("rollout_events_total"), "{left:?}");
 
+        metrics.forget_events("shop", "run-a");
         assert_eq!(series_naming(&metrics, "run-a"), Vec::<String>::new());
         assert_eq!(series_naming(&metrics, "run-b").len(), 2, "others stay");
     }

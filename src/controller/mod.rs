@@ -113,6 +113,7 @@ impl Context {
     fn forget_rollout(&self, rollout: &Rollout) {
         let namespace = rollout.namespace().unwrap_or_default();
         self.metrics.forget_rollout(&namespace, &rollout.name_any());
+        self.forget_event_counts(&namespace, &rollout.name_any());
         self.metrics
             .object_deleted("rollouts", &namespace, &rollout.name_any(), Instant::now());
         self.failures
@@ -120,6 +121,17 @@ impl Context {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&ObjectRef::from_obj(rollout));
         self.forget_by_uid(rollout);
+    }
+
+    /// Drops the Event counts of a name once neither a Rollout nor an AnalysisRun has it. The counts go
+    /// by namespace and name alone, as Argo's do, so a run named like a Rollout shares the Rollout's,
+    /// and deleting one of the two must not reset the other's.
+    fn forget_event_counts(&self, namespace: &str, name: &str) {
+        let rollout = ObjectRef::<Rollout>::new(name).within(namespace);
+        let run = ObjectRef::<AnalysisRun>::new(name).within(namespace);
+        if self.rollouts.get(&rollout).is_none() && self.runs.get(&run).is_none() {
+            self.metrics.forget_events(namespace, name);
+        }
     }
 
     /// After the Rollout watch listed again (it was down, or its history expired): forgets the Rollouts
@@ -134,6 +146,7 @@ impl Context {
         });
         for (namespace, name) in &gone {
             self.metrics.forget_rollout(namespace, name);
+            self.forget_event_counts(namespace, name);
             self.metrics
                 .object_deleted("rollouts", namespace, name, now);
         }

@@ -128,8 +128,9 @@ fn forget_finished_metrics(run: &mut AnalysisRun) {
 /// Drops what this process keeps about a run that is being deleted or is gone: its metric series and
 /// the bookkeeping of its writes.
 fn forget(ctx: &Context, run: &AnalysisRun) {
-    ctx.metrics
-        .forget_analysis_run(&run.namespace().unwrap_or_default(), &run.name_any());
+    let namespace = run.namespace().unwrap_or_default();
+    ctx.metrics.forget_analysis_run(&namespace, &run.name_any());
+    ctx.forget_event_counts(&namespace, &run.name_any());
     if let Some(uid) = run.uid() {
         ctx.analysis_writes.forget(&uid);
     }
@@ -159,6 +160,7 @@ fn forget_runs_gone(ctx: &Context) {
     });
     for (namespace, name) in &gone {
         ctx.metrics.forget_analysis_run(namespace, name);
+        ctx.forget_event_counts(namespace, name);
     }
     let live: HashSet<String> = ctx
         .runs
