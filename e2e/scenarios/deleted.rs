@@ -151,14 +151,32 @@ fn objects_deleted_while_the_watch_is_down_take_their_series_with_them() {
     env.start_controller_with(&["--leader-elect=false"], &format!("127.0.0.1:{port}"));
     apply(&env, "gone.yaml", &small_canary("ro-gone"));
     apply(&env, "kept.yaml", &small_canary("ro-kept"));
+    // Held by a finalizer, as a GitOps tool's foreground deletion holds it.
+    let held = small_canary("ro-held").replace(
+        "  name: ro-held\n",
+        "  name: ro-held\n  finalizers: [example.com/hold]\n",
+    );
+    apply(&env, "held.yaml", &held);
     apply(&env, "run-gone.yaml", &finished_run("run-gone"));
     apply(&env, "run-kept.yaml", &finished_run("run-kept"));
-    for name in ["ro-gone", "ro-kept"] {
+    for name in ["ro-gone", "ro-kept", "ro-held"] {
         wait_for_phase(&env, name, "Healthy", None, SETTLE);
         wait_for_series(port, name, "rollout_info{");
     }
     wait_for_series(port, "run-gone", "analysis_run_info{");
     wait_for_series(port, "run-kept", "analysis_run_info{");
+
+    // The held Rollout's deletion begins while the watch is up: its series go but for the Event
+    // counts, which go by name and so wait for the object itself to go.
+    env.kubectl_ok(&["delete", "rollout", "ro-held", "--wait=false"]);
+    wait_for("the held Rollout's own series gone", SETTLE, || {
+        let series = series_of(&scrape(port)?, "ro-held");
+        if series.iter().any(|l| l.starts_with("rollout_info{")) {
+            Err(series.join("\n"))
+        } else {
+            Ok(())
+        }
+    });
 
     // Every watch of Rollouts and AnalysisRuns is now told its history is gone, so the controller lists
     // them again and again and never gets a delete event.
@@ -177,8 +195,17 @@ fn objects_deleted_while_the_watch_is_down_take_their_series_with_them() {
     std::thread::sleep(Duration::from_secs(2));
     env.kubectl_ok(&["delete", "rollout", "ro-gone"]);
     env.kubectl_ok(&["delete", "analysisrun", "run-gone"]);
+    env.kubectl_ok(&[
+        "patch",
+        "rollout",
+        "ro-held",
+        "--type=json",
+        "-p",
+        r#"[{"op": "remove", "path": "/metadata/finalizers"}]"#,
+    ]);
     wait_until_no_series(port, "ro-gone");
     wait_until_no_series(port, "run-gone");
+    wait_until_no_series(port, "ro-held");
     env.sim.set_faults(kubesim::Faults::default());
 
     // No delete event reached the controller (its watches end within a second, and every one since

@@ -403,8 +403,8 @@ impl Metrics {
     /// The Rollouts, as (namespace, name), that have series of their own and that `exists` no longer
     /// finds. A watch that re-lists sends no delete event for what was deleted while it was down.
     pub fn rollouts_gone(&self, exists: impl Fn(&str, &str) -> bool) -> BTreeSet<(String, String)> {
-        // Not the Event counts: they name AnalysisRuns too (as Argo's do), and a Rollout with Events has
-        // a reconcile series as well.
+        // Not the Event counts: they name AnalysisRuns too (as Argo's do); see
+        // [`Metrics::event_names_gone`].
         objects_gone(
             &self.gauges_by_rollout,
             &self.reconcile,
@@ -617,6 +617,20 @@ impl Metrics {
         }
         self.run_reconcile.remove(&key);
         forget_errors(&self.run_reconcile_errors, namespace, name);
+    }
+
+    /// The names, as (namespace, name), with Event counts that `exists` no longer finds. A Rollout
+    /// being deleted loses its other series before it leaves the watch's store, so a re-list that
+    /// misses its delete event finds only its Event counts left.
+    pub fn event_names_gone(
+        &self,
+        exists: impl Fn(&str, &str) -> bool,
+    ) -> BTreeSet<(String, String)> {
+        self.events
+            .label_sets_where(|l| !exists(&l.namespace, &l.name))
+            .into_iter()
+            .map(|l| (l.namespace, l.name))
+            .collect()
     }
 
     /// Drops the Event counts of one name. The family names Rollouts and AnalysisRuns alike (as
@@ -947,6 +961,21 @@ mod tests {
         metrics.forget_events("shop", "run-a");
         assert_eq!(series_naming(&metrics, "run-a"), Vec::<String>::new());
         assert_eq!(series_naming(&metrics, "run-b").len(), 2, "others stay");
+    }
+
+    #[test]
+    fn event_names_gone_are_those_neither_kind_still_has() {
+        let metrics = Metrics::new();
+        let event = an_event("RolloutCompleted", false);
+        for name in ["web", "web-6d4f-2-1", "api"] {
+            metrics.event("shop", name, &event);
+        }
+        metrics.event("shop", "web", &an_event("RolloutAborted", true));
+
+        let gone = metrics.event_names_gone(|namespace, name| namespace == "shop" && name == "api");
+
+        let gone: Vec<&str> = gone.iter().map(|(_, name)| name.as_str()).collect();
+        assert_eq!(gone, vec!["web", "web-6d4f-2-1"], "each name once");
     }
 
     #[test]

@@ -134,6 +134,24 @@ impl Context {
         }
     }
 
+    /// After a re-list: drops the Event counts of names that neither a Rollout nor an AnalysisRun has
+    /// any more. A Rollout held by a finalizer loses its other series when its deletion begins, so a
+    /// re-list that misses its delete event finds nothing else of it to go by.
+    fn forget_event_counts_gone(&self) {
+        let gone = self.metrics.event_names_gone(|namespace, name| {
+            self.rollouts
+                .get(&ObjectRef::new(name).within(namespace))
+                .is_some()
+                || self
+                    .runs
+                    .get(&ObjectRef::new(name).within(namespace))
+                    .is_some()
+        });
+        for (namespace, name) in &gone {
+            self.metrics.forget_events(namespace, name);
+        }
+    }
+
     /// After the Rollout watch listed again (it was down, or its history expired): forgets the Rollouts
     /// deleted meanwhile, of which it sent no delete event, so their metric series do not stay on
     /// `/metrics` and their bookkeeping does not stay in memory.
@@ -146,10 +164,10 @@ impl Context {
         });
         for (namespace, name) in &gone {
             self.metrics.forget_rollout(namespace, name);
-            self.forget_event_counts(namespace, name);
             self.metrics
                 .object_deleted("rollouts", namespace, name, now);
         }
+        self.forget_event_counts_gone();
         let live: HashSet<String> = self
             .rollouts
             .state()

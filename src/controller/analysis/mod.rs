@@ -160,8 +160,8 @@ fn forget_runs_gone(ctx: &Context) {
     });
     for (namespace, name) in &gone {
         ctx.metrics.forget_analysis_run(namespace, name);
-        ctx.forget_event_counts(namespace, name);
     }
+    ctx.forget_event_counts_gone();
     let live: HashSet<String> = ctx
         .runs
         .state()
