@@ -799,13 +799,16 @@ pub async fn soak(args: &Args) -> anyhow::Result<Report> {
     );
     // The simulated cluster holds what a long soak leaves behind (Events until they expire, watch
     // history), so its memory is worth a look too; it is not the controller's.
-    report.figure(
-        "sim_rss_end_mib",
-        "kubesim RSS at the end",
-        round3(env.sim.process.stats()?.rss_mib()),
-        "MiB",
-        "",
-    );
+    // Left out, not failing the whole report, if kubesim can no longer be read.
+    if let Ok(sim) = env.sim.process.stats() {
+        report.figure(
+            "sim_rss_end_mib",
+            "kubesim RSS at the end",
+            round3(sim.rss_mib()),
+            "MiB",
+            "",
+        );
+    }
     Ok(report)
 }
 

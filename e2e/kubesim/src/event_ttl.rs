@@ -26,7 +26,7 @@ pub async fn run(cluster: Arc<Cluster>, ttl: Duration) {
         sweeps.tick().await;
         let now = jiff::Timestamp::now();
         for resource in &resources {
-            sweep(&cluster, resource, ttl, now);
+            sweep(&cluster, resource, ttl, now).await;
         }
     }
 }
@@ -43,17 +43,25 @@ fn event_resources(cluster: &Cluster) -> Vec<Arc<ResourceType>> {
         .collect()
 }
 
-fn sweep(cluster: &Cluster, resource: &ResourceType, ttl: Duration, now: jiff::Timestamp) {
+/// Deletions between two yields: a burst of Events (a cold start posts tens of thousands) expires as
+/// a burst, and the simulated controllers and watches should get to run in between.
+const DELETES_PER_TURN: usize = 1_000;
+
+async fn sweep(cluster: &Cluster, resource: &ResourceType, ttl: Duration, now: jiff::Timestamp) {
     let Ok(page) = cluster.list(resource, None, &ListOptions::default()) else {
         return;
     };
-    for event in page.items.iter().filter(|e| expired(e, ttl, now)) {
-        // The uid precondition spares an Event deleted and posted again under the same name meanwhile.
-        let options = DeleteOptions {
-            precondition_uid: Some(uid_of(event).to_string()),
-            ..DeleteOptions::default()
-        };
-        let _ = cluster.delete(resource, namespace_of(event), name_of(event), &options);
+    let expired: Vec<&Arc<Value>> = page.items.iter().filter(|e| expired(e, ttl, now)).collect();
+    for turn in expired.chunks(DELETES_PER_TURN) {
+        for event in turn {
+            // The uid precondition spares an Event deleted and posted again under the same name.
+            let options = DeleteOptions {
+                precondition_uid: Some(uid_of(event).to_string()),
+                ..DeleteOptions::default()
+            };
+            let _ = cluster.delete(resource, namespace_of(event), name_of(event), &options);
+        }
+        tokio::task::yield_now().await;
     }
 }
 

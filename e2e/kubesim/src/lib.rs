@@ -44,8 +44,9 @@ pub struct Config {
     pub sim: SimConfig,
     /// Changes kept for watches to resume from; older resumes get `410 Gone`.
     pub history_limit: usize,
-    /// How long an Event lives after its creation, as the API server's `--event-ttl`; `None` keeps
-    /// Events forever.
+    /// How long an Event lives after its creation, as the API server's `--event-ttl` (which, unlike
+    /// here, restarts on every update of the Event); `None` keeps Events forever, and zero deletes
+    /// each at the next sweep.
     pub event_ttl: Option<Duration>,
 }
 

@@ -2558,7 +2558,7 @@ fn core_event(name: &str) -> Event {
 #[tokio::test]
 async fn events_are_deleted_once_their_ttl_has_passed_and_watches_see_them_go() {
     let sim = kubesim::Kubesim::start(kubesim::Config {
-        event_ttl: Some(Duration::from_secs(3)),
+        event_ttl: Some(Duration::from_secs(4)),
         ..Default::default()
     })
     .await
@@ -2577,9 +2577,9 @@ async fn events_are_deleted_once_their_ttl_has_passed_and_watches_see_them_go() 
         .await
         .unwrap()
         .boxed();
-    // Creation times have one-second resolution, so an Event may go up to a second early: 2 s apart,
-    // the younger one still has about a second to live when the older one goes.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Creation times have one-second resolution, so each Event is due on a whole second: created 3 s
+    // apart, the younger one is due at least 3 s after the older one (less one sweep, 100 ms).
+    tokio::time::sleep(Duration::from_secs(3)).await;
     events.create(&pp, &core_event("young")).await.unwrap();
 
     let deleted = tokio::time::timeout(DEADLINE, async {
