@@ -59,6 +59,18 @@ fn wait_for_series(port: u16, name: &str, family: &str) {
     });
 }
 
+/// Waits until none of `name`'s series is of `family`, while others may stay.
+fn wait_until_no_family(port: u16, name: &str, family: &str) {
+    wait_for(&format!("{family} of {name} gone"), SETTLE, || {
+        let series = series_of(&scrape(port)?, name);
+        if series.iter().any(|l| l.starts_with(family)) {
+            Err(series.join("\n"))
+        } else {
+            Ok(())
+        }
+    });
+}
+
 fn wait_until_no_series(port: u16, name: &str) {
     wait_for(&format!("the series of {name} gone"), SETTLE, || {
         let left = series_of(&scrape(port)?, name);
@@ -118,14 +130,7 @@ fn a_deleted_run_leaves_the_event_counts_of_a_rollout_of_the_same_name() {
     wait_for_series(port, "shared", "analysis_run_info{");
 
     env.kubectl_ok(&["delete", "analysisrun", "shared"]);
-    wait_for("the run's series gone", SETTLE, || {
-        let series = series_of(&scrape(port)?, "shared");
-        if series.iter().any(|l| l.starts_with("analysis_run_info{")) {
-            Err(series.join("\n"))
-        } else {
-            Ok(())
-        }
-    });
+    wait_until_no_family(port, "shared", "analysis_run_info{");
     let left = series_of(&scrape(port).unwrap_or_default(), "shared");
     assert!(
         left.iter().any(|l| l.starts_with("rollout_events_total{")
@@ -169,14 +174,7 @@ fn objects_deleted_while_the_watch_is_down_take_their_series_with_them() {
     // The held Rollout's deletion begins while the watch is up: its series go but for the Event
     // counts, which go by name and so wait for the object itself to go.
     env.kubectl_ok(&["delete", "rollout", "ro-held", "--wait=false"]);
-    wait_for("the held Rollout's own series gone", SETTLE, || {
-        let series = series_of(&scrape(port)?, "ro-held");
-        if series.iter().any(|l| l.starts_with("rollout_info{")) {
-            Err(series.join("\n"))
-        } else {
-            Ok(())
-        }
-    });
+    wait_until_no_family(port, "ro-held", "rollout_info{");
 
     // Every watch of Rollouts and AnalysisRuns is now told its history is gone, so the controller lists
     // them again and again and never gets a delete event.
