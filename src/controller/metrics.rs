@@ -124,6 +124,8 @@ pub struct MetricPhaseLabels {
 /// The series one AnalysisRun has, so they can be dropped with it.
 #[derive(Clone, Debug, Default)]
 struct RunSeries {
+    /// The run they are of: a run deleted unseen and created again under its name is another run.
+    uid: String,
     info: Option<RunInfoLabels>,
     metric_phases: Vec<MetricPhaseLabels>,
 }
@@ -551,6 +553,7 @@ impl Metrics {
         &self,
         namespace: &str,
         name: &str,
+        uid: &str,
         phase: Option<AnalysisPhase>,
         metrics: Option<&[MetricPhase]>,
     ) {
@@ -560,6 +563,13 @@ impl Metrics {
         };
         let mut by_run = self.series_by_run.lock().unwrap_or_else(|e| e.into_inner());
         let series = by_run.entry(key).or_default();
+        if series.uid != uid {
+            // The last values kept for a finished run are its own, not a namesake's before it.
+            for labels in series.metric_phases.drain(..) {
+                self.run_metric_phase.remove(&labels);
+            }
+            series.uid = uid.to_string();
+        }
         let info = RunInfoLabels {
             namespace: namespace.into(),
             name: name.into(),
@@ -933,7 +943,13 @@ mod tests {
     #[test]
     fn analysis_runs_gone_are_those_with_series_of_their_own_that_no_longer_exist() {
         let metrics = Metrics::new();
-        metrics.observe_analysis_run("shop", "run-a", Some(AnalysisPhase::Successful), None);
+        metrics.observe_analysis_run(
+            "shop",
+            "run-a",
+            "uid-a",
+            Some(AnalysisPhase::Successful),
+            None,
+        );
         metrics.analysis_run_failed("shop", "run-b", "timeout");
         metrics.analysis_run_reconciled("shop", "run-c", Duration::from_millis(3));
 
@@ -948,7 +964,7 @@ mod tests {
         let metrics = Metrics::new();
         let event = an_event("AnalysisRunSuccessful", false);
         for name in ["run-a", "run-b"] {
-            metrics.observe_analysis_run("shop", name, Some(AnalysisPhase::Successful), None);
+            metrics.observe_analysis_run("shop", name, name, Some(AnalysisPhase::Successful), None);
             metrics.event("shop", name, &event);
         }
         assert_eq!(series_naming(&metrics, "run-a").len(), 2);
@@ -961,6 +977,40 @@ mod tests {
         metrics.forget_events("shop", "run-a");
         assert_eq!(series_naming(&metrics, "run-a"), Vec::<String>::new());
         assert_eq!(series_naming(&metrics, "run-b").len(), 2, "others stay");
+    }
+
+    #[test]
+    fn a_namesake_run_does_not_keep_the_metric_phases_of_the_run_before_it() {
+        let metrics = Metrics::new();
+        let phase = |metric| MetricPhase {
+            metric,
+            provider: "Prometheus",
+            dry_run: false,
+            phase: AnalysisPhase::Successful,
+        };
+        let running = Some(AnalysisPhase::Running);
+        metrics.observe_analysis_run("shop", "run-a", "uid-1", running, Some(&[phase("errors")]));
+        let finished = Some(AnalysisPhase::Successful);
+        // The same run again, finished: its cached copy carries no metrics, so their last values stay.
+        metrics.observe_analysis_run("shop", "run-a", "uid-1", finished, None);
+        let kept = series_naming(&metrics, "run-a");
+        assert!(
+            kept.iter().any(|l| l.contains("metric=\"errors\"")),
+            "{kept:?}"
+        );
+
+        // Deleted unseen and created again, finished, with other metrics.
+        metrics.observe_analysis_run("shop", "run-a", "uid-2", finished, None);
+        let left = series_naming(&metrics, "run-a");
+        assert!(
+            left.iter().all(|l| !l.contains("metric=\"errors\"")),
+            "{left:?}"
+        );
+        assert!(
+            left.iter()
+                .any(|l| l.starts_with("analysis_run_info{") && l.contains("Successful")),
+            "{left:?}"
+        );
     }
 
     #[test]

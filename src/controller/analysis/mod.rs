@@ -200,8 +200,13 @@ async fn reconcile_run(run: Arc<AnalysisRun>, ctx: Arc<Context>) -> Result<Actio
     }
     let status = run.status.clone().unwrap_or_default();
     if status.phase.is_some_and(|p| p.is_completed()) {
-        ctx.metrics
-            .observe_analysis_run(&namespace, &name, status.phase, None);
+        ctx.metrics.observe_analysis_run(
+            &namespace,
+            &name,
+            &run.uid().unwrap_or_default(),
+            status.phase,
+            None,
+        );
         return expire(&ctx, &run, &status).await;
     }
     if let (Some(uid), Some(version)) = (run.uid(), run.resource_version())
@@ -430,6 +435,7 @@ fn observe(ctx: &Context, run: &AnalysisRun, status: &AnalysisRunStatus) {
     ctx.metrics.observe_analysis_run(
         &run.namespace().unwrap_or_default(),
         &run.name_any(),
+        &run.uid().unwrap_or_default(),
         status.phase,
         Some(&metrics),
     );
