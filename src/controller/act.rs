@@ -122,7 +122,10 @@ impl<'a> Actor<'a> {
 
     async fn perform(&mut self, op: &Op) -> Result<(), Error> {
         match op {
-            Op::CreateReplicaSet(new) => self.create_replica_set(new).await,
+            // Boxed, as is the AnalysisRun create below: a future has room for its largest branch,
+            // and is copied whole each time it moves (into its task, into an await). Inline, this
+            // 9 KB one made every reconcile's future 10.7 KB instead of 4 KB.
+            Op::CreateReplicaSet(new) => Box::pin(self.create_replica_set(new)).await,
             Op::ScaleReplicaSet {
                 name,
                 to,
@@ -184,7 +187,7 @@ impl<'a> Actor<'a> {
                     .map_err(kube("patch", format!("Service {service}")))
             }
             Op::SetTrafficWeight { .. } => Err(Error::TrafficRoutingUnsupported),
-            Op::CreateAnalysisRun(new) => self.create_analysis_run(new).await,
+            Op::CreateAnalysisRun(new) => Box::pin(self.create_analysis_run(new)).await,
             Op::TerminateAnalysisRun { name } => {
                 let version = self.observation.analysis_run_versions.get(name).cloned();
                 let patch =
