@@ -81,6 +81,63 @@ fn the_plan_that_creates_the_new_replica_set_starts_the_release_and_the_next_one
     );
 }
 
+/// The reasons of the Events a plan records, in order.
+fn planned_event_reasons(plan: &ramp::plan::Plan) -> Vec<String> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            ramp::plan::Op::Event(event) => Some(event.reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Argo pauses at a pause step in the sync after the one that reached it; Ramp pauses in the same plan,
+/// so reaching a pause costs one status write, not two. The Events are Argo's, in Argo's order.
+#[test]
+fn the_plan_that_reaches_a_pause_step_pauses_in_the_same_status() {
+    let steps = "[{setWeight: 20}, {pause: {duration: 2s}}, {pause: {}}, {setWeight: 40}]";
+    let (mut world, _, _) = release(basic_canary(5, steps), "demo:green");
+    let plans = run_until(&mut world, TICK, 200, |w| {
+        status(w).current_step_index == Some(1)
+    });
+    let reached = plans.last().unwrap();
+    assert!(paused_at_step(&world, 1), "{:#?}", reached.status);
+    assert!(reached.status.controller_pause);
+    assert_eq!(
+        reached.status.pause_conditions[0].start_time.0, world.now,
+        "the pause starts when the step is reached"
+    );
+    assert_eq!(
+        planned_event_reasons(reached),
+        vec!["RolloutStepCompleted", "RolloutPaused"]
+    );
+    assert_eq!(
+        reached.requeue_after,
+        Some(std::time::Duration::from_secs(2)),
+        "the timed pause's end is scheduled by the same plan"
+    );
+    assert_eq!(phase(&world), ("Paused".into(), "CanaryPauseStep".into()));
+
+    // A timed pause followed by an indefinite one: the plan that ends the first enters the second.
+    let plans = run_until(&mut world, TICK, 40, |w| {
+        status(w).current_step_index == Some(2)
+    });
+    let next = plans.last().unwrap();
+    assert!(paused_at_step(&world, 2), "{:#?}", next.status);
+    assert_eq!(
+        planned_event_reasons(next),
+        vec!["RolloutStepCompleted", "RolloutResumed", "RolloutPaused"]
+    );
+    assert_eq!(next.status.pause_conditions.len(), 1);
+    assert_eq!(next.status.pause_conditions[0].start_time.0, world.now);
+
+    // Nothing is left for the next plan to do while the indefinite pause holds.
+    let again = world.reconcile();
+    assert!(again.ops.is_empty(), "{:?}", again.ops);
+    assert_eq!(Some(&again.status), world.rollout.status.as_ref());
+}
+
 #[test]
 fn promote_then_timed_pauses_end_healthy_on_the_new_version() {
     let mut world = healthy_world();

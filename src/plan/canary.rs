@@ -101,6 +101,10 @@ pub(crate) fn plan(ctx: &Context, work: &mut Work) {
         if complete {
             complete_step(work, i, step, step_count);
             step_done = true;
+            // Argo enters a pause step in the sync after the one that reached it. Nothing outside the
+            // status decides it, so it is entered here, in the same write: one status write and one
+            // reconcile fewer per pause, before every pause of a release.
+            add_pause_for_step(ctx, work, steps.get(i as usize + 1));
         }
     }
     if work.status.controller_pause && work.status.pause_conditions.is_empty() {
