@@ -690,8 +690,9 @@ pub async fn soak(args: &Args) -> anyhow::Result<Report> {
         worker.await?;
     }
     let requests = Requests::controller(&env.client).await?.since(&before);
-    let end = controller.stats()?;
     let samples = sampler.samples();
+    let highest_sampled = samples.iter().map(|(_, kib)| *kib).max().unwrap_or(0);
+    let end = controller.stats()?.with_peak_at_least(highest_sampled);
     if args.analysis {
         let left = objects::analysis_runs(&env.client)
             .list(&ListParams::default())

@@ -100,6 +100,17 @@ fn every_scenario_runs_at_a_tiny_size() {
     assert_eq!(number(&soak, "updates_unfinished"), 0.0);
     assert!(number(&soak, "soak_requests") > 0.0);
     assert!(number(&soak, "rss_first_mib") > 0.0);
+    // The peak is the highest RSS the run saw, its samples included (VmHWM trails them).
+    let highest_sample = soak["rss_samples_mib"]
+        .as_array()
+        .expect("RSS samples")
+        .iter()
+        .filter_map(|point| point[1].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        number(&soak, "controller_rss_peak_mib") >= highest_sample,
+        "{soak}"
+    );
     // 20 s holds two or three samples: too few for an interval, which the verdict says as null.
     assert_eq!(soak["rss_flat"], Value::Null, "{soak}");
 }
