@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{Context as _, bail};
 use futures::{StreamExt as _, TryStreamExt as _, stream};
@@ -264,6 +264,8 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
     let cpu_before_updates = controller.stats()?.cpu_seconds;
     let others_before_updates = OtherCpu::read(&env)?;
     let rollouts = objects::rollouts(&env.client);
+    // The same moment on both clocks, to place the burst within a wall-clock second.
+    let (burst_wall, burst_instant) = (SystemTime::now(), Instant::now());
     let started: Vec<(String, Instant, Instant, i64)> = stream::iter(0..updates)
         .map(|index| {
             let api = rollouts.clone();
@@ -312,6 +314,10 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         }
     }
     let updates_wall = last_done.duration_since(first_start).as_secs_f64();
+    let first_start_wall = burst_wall + first_start.saturating_duration_since(burst_instant);
+    let burst_subsecond = first_start_wall
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |since| f64::from(since.subsec_millis()) / 1000.0);
     let others_updates = OtherCpu::read(&env)?.since(&others_before_updates);
     wait_controller_quiet(&env.client, Duration::from_secs(2), Duration::from_secs(60)).await?;
     let update_requests = Requests::controller(&env.client)
@@ -358,6 +364,13 @@ pub async fn scale(args: &Args) -> anyhow::Result<Report> {
         "< 2 s",
     );
     timeline.report(&mut report);
+    report.figure(
+        "updates_sent_at_subsecond",
+        "  first update sent at this fraction of a wall-clock second",
+        round3(burst_subsecond),
+        "s",
+        "",
+    );
     report.figure(
         "writes_per_update",
         "controller writes per completed update",
@@ -467,6 +480,10 @@ impl OtherCpu {
 struct StepTimeline {
     /// Per phase of `NAMES`, the seconds each update spent in it.
     phases: Vec<Vec<f64>>,
+    /// Per update, the seconds from sending it to the first pause (step 1). A pause's `startTime` is
+    /// kept to the second and the pause ends on a whole second, so this, with the second the update
+    /// was sent in, decides which second the release ends in.
+    to_first_pause: Vec<f64>,
 }
 
 impl StepTimeline {
@@ -498,6 +515,10 @@ impl StepTimeline {
             step(4),
             Some(healthy),
         ];
+        if let Some(paused) = step(1) {
+            self.to_first_pause
+                .push(paused.saturating_duration_since(start).as_secs_f64());
+        }
         self.phases.resize(Self::NAMES.len(), Vec::new());
         let mut previous = start;
         for (end, samples) in ends.into_iter().zip(&mut self.phases) {
@@ -526,6 +547,18 @@ impl StepTimeline {
             );
         }
         report.field("phases_seconds", Value::Object(summary));
+        let samples = &self.to_first_pause;
+        report.figure(
+            "to_first_pause_seconds",
+            "  update sent to the first pause (step 1), median / p99",
+            json!(format!(
+                "{:.2} / {:.2}",
+                quantile(samples, 0.5),
+                quantile(samples, 0.99)
+            )),
+            "s",
+            "",
+        );
     }
 }
 
