@@ -9,7 +9,6 @@ use jiff::{SignedDuration, Timestamp};
 use crate::api::AnalysisPhase;
 use crate::api::Rollout;
 use crate::api::constants::{POD_TEMPLATE_HASH_LABEL, REVISION_ANNOTATION};
-use crate::plan::hash::TemplateIdentity;
 use crate::plan::{
     AnalysisRunState, Event, Observed, Op, Plan, PodState, ReplicaSetState, ServiceState, plan,
 };
@@ -157,27 +156,10 @@ impl World {
     fn perform(&mut self, op: &Op) {
         match op {
             Op::CreateReplicaSet(new) => {
-                let revision = new
-                    .annotations
-                    .get(REVISION_ANNOTATION)
-                    .and_then(|r| r.parse().ok());
-                self.observed.replica_sets.push(ReplicaSetState {
-                    name: new.name.clone(),
-                    pod_template_hash: new.pod_template_hash.clone(),
-                    template: TemplateIdentity::of(&new.template, &[], &[]),
-                    replicas: new.replicas,
-                    status_replicas: 0,
-                    ready_replicas: 0,
-                    available_replicas: 0,
-                    generation_observed: true,
-                    revision,
-                    revision_history: None,
-                    desired_replicas_annotation: Some(self.rollout.spec.replicas_or_default()),
-                    scale_down_deadline: None,
-                    replica_failure: None,
-                    created: self.now,
-                    min_ready_seconds: new.min_ready_seconds,
-                });
+                let replicas = self.rollout.spec.replicas_or_default();
+                self.observed
+                    .replica_sets
+                    .push(ReplicaSetState::created(new, replicas, self.now));
             }
             Op::ScaleReplicaSet {
                 name,

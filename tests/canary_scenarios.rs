@@ -42,6 +42,7 @@ fn new_image_pauses_at_first_pause_with_one_canary_and_four_stable() {
 
 /// Argo resets the release in the sync that creates the new ReplicaSet; so does Ramp, so that the next
 /// plan scales the canary instead of spending a round trip (a status write and a reconcile) on the reset.
+/// Here the first scale is the stable's, so the new ReplicaSet is created at 0 and waits for it.
 #[test]
 fn the_plan_that_creates_the_new_replica_set_starts_the_release_and_the_next_one_scales() {
     let mut world = healthy_world();
@@ -56,6 +57,10 @@ fn the_plan_that_creates_the_new_replica_set_starts_the_release_and_the_next_one
             .any(|op| matches!(op, ramp::plan::Op::ScaleReplicaSet { .. })),
         "nothing is scaled in the plan that creates: {:?}",
         created.ops
+    );
+    assert_eq!(
+        created_replicas(&created),
+        vec![(format!("demo-{new_hash}"), 0)]
     );
     let after_create = status(&world);
     assert_eq!(after_create.current_pod_hash, new_hash);
@@ -78,6 +83,97 @@ fn the_plan_that_creates_the_new_replica_set_starts_the_release_and_the_next_one
         vec![(format!("demo-{old_hash}"), 4)],
         "{:?}",
         next.ops
+    );
+}
+
+/// The ReplicaSets a plan creates, by name, with the replicas each is created at.
+fn created_replicas(plan: &ramp::plan::Plan) -> Vec<(String, i32)> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            ramp::plan::Op::CreateReplicaSet(new) => Some((new.name.clone(), new.replicas)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn scales(plan: &ramp::plan::Plan) -> Vec<(String, i32)> {
+    plan.ops
+        .iter()
+        .filter_map(|op| match op {
+            ramp::plan::Op::ScaleReplicaSet { name, to, .. } => Some((name.clone(), *to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Argo creates the new ReplicaSet at 0 and scales it in the same sync; Ramp creates it at the replicas
+/// that scale gives, in one write, when the scale is the new ReplicaSet's (here: 2 replicas at 50 %, room
+/// for one surge pod beside the stable).
+#[test]
+fn the_plan_that_creates_the_new_replica_set_creates_it_at_its_first_scale() {
+    let steps = "[{setWeight: 50}, {pause: {duration: 5s}}]";
+    let mut world = World::new(basic_canary(2, steps), t0());
+    settle(&mut world, TICK, 100);
+    let v1 = status(&world).stable_rs;
+    world.set_image("demo:green");
+
+    let created = world.reconcile();
+    let new_hash = created_hash(&created).expect("a ReplicaSet is created");
+    let name = format!("demo-{new_hash}");
+    assert_eq!(created_replicas(&created), vec![(name.clone(), 1)]);
+    assert!(scales(&created).is_empty(), "{:?}", created.ops);
+    assert_eq!(
+        planned_event_reasons(&created),
+        vec![
+            "RolloutUpdated",
+            "NewReplicaSetCreated",
+            "RolloutNotCompleted",
+            "ScalingReplicaSet"
+        ]
+    );
+    assert_eq!(
+        event_messages(&world, "ScalingReplicaSet").last(),
+        Some(&format!(
+            "Scaled up ReplicaSet {name} (revision 2) from 0 to 1"
+        ))
+    );
+    let reset = status(&world);
+    assert_eq!(reset.current_step_index, Some(0));
+    assert_eq!(reset.current_pod_hash, new_hash);
+    assert_eq!(reset.stable_rs, v1);
+    assert_eq!(counts(&world), (1, 2), "one surge pod beside the stable");
+
+    // The next plan does not scale the new ReplicaSet again; the release goes on to the pause with one
+    // canary pod and one stable, never more than 3 pods (2 + 25 % surge, rounded up).
+    let next = world.reconcile();
+    assert!(
+        !scales(&next).iter().any(|(scaled, _)| *scaled == name),
+        "{:?}",
+        next.ops
+    );
+    run_until(&mut world, TICK, 100, |w| {
+        assert!(w.pod_count() <= 3, "{} pods", w.pod_count());
+        paused_at_step(w, 1)
+    });
+    assert_eq!(counts(&world), (1, 1));
+}
+
+#[test]
+fn an_initial_deploy_creates_its_replica_set_at_full_size() {
+    let mut world = World::new(basic_canary(5, STEPS), t0());
+    let created = world.reconcile();
+    let hash = created_hash(&created).expect("a ReplicaSet is created");
+    assert_eq!(
+        created_replicas(&created),
+        vec![(format!("demo-{hash}"), 5)]
+    );
+    assert!(scales(&created).is_empty(), "{:?}", created.ops);
+    assert_eq!(
+        event_messages(&world, "ScalingReplicaSet"),
+        vec![format!(
+            "Scaled up ReplicaSet demo-{hash} (revision 1) from 0 to 5"
+        )]
     );
 }
 

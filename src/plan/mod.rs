@@ -46,6 +46,12 @@ pub struct Plan {
 
 /// Decides the next effects and the status of `rollout`.
 pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
+    let mut plan = plan_once(rollout, observed, now);
+    create_at_first_scale(rollout, observed, now, &mut plan);
+    plan
+}
+
+fn plan_once(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let refs = crate::api::validation::References {
         services: &observed.services,
         analysis_templates: &observed.analysis_templates,
@@ -69,4 +75,45 @@ pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
         canary::plan(&ctx, &mut work);
     }
     status::finish(&ctx, work)
+}
+
+/// A plan that creates the new ReplicaSet creates it at the replicas the next plan would scale it to.
+///
+/// Argo creates it at 0 and scales it with a second write. Here the next plan is made on the world as
+/// it will be once the create lands (the ReplicaSet at 0, no pod, the status this plan writes), and
+/// when that plan's one scale is of the new ReplicaSet, the create carries it, with its
+/// `ScalingReplicaSet` event: the same pods by the same replica math, in one write and without the
+/// round trip to the next reconcile, which in a burst of releases waits behind every other one.
+/// Anything else the next plan would do is left to it. (A canary whose first scale takes a stable pod
+/// away, and any blue-green rollout, whose next plan resets the release, create at 0 as Argo does.)
+fn create_at_first_scale(rollout: &Rollout, observed: &Observed, now: Timestamp, plan: &mut Plan) {
+    let Some(Op::CreateReplicaSet(new)) = plan
+        .ops
+        .iter_mut()
+        .find(|op| matches!(op, Op::CreateReplicaSet(_)))
+    else {
+        return;
+    };
+    let mut landed = rollout.clone();
+    landed.status = Some(plan.status.clone());
+    let mut world = observed.clone();
+    let replicas = rollout.spec.replicas_or_default();
+    world
+        .replica_sets
+        .push(ReplicaSetState::created(new, replicas, now));
+    let next = plan_once(&landed, &world, now);
+
+    let Some(at) = next.ops.iter().position(
+        |op| matches!(op, Op::ScaleReplicaSet { name, from: 0, .. } if *name == new.name),
+    ) else {
+        return;
+    };
+    let Op::ScaleReplicaSet { to, .. } = next.ops[at] else {
+        return;
+    };
+    new.replicas = to;
+    let scaled = next.ops.get(at + 1).filter(
+        |op| matches!(op, Op::Event(event) if event.reason == crate::api::constants::event::SCALING_RS),
+    );
+    plan.ops.extend(scaled.cloned());
 }

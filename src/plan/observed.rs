@@ -64,6 +64,33 @@ pub struct ReplicaSetState {
     pub min_ready_seconds: i32,
 }
 
+impl ReplicaSetState {
+    /// The ReplicaSet `new` as it stands the moment its create lands at `now`: no pod yet, and the
+    /// Rollout's `replicas` in its desired-replicas annotation.
+    pub fn created(new: &super::NewReplicaSet, rollout_replicas: i32, now: Timestamp) -> Self {
+        Self {
+            name: new.name.clone(),
+            pod_template_hash: new.pod_template_hash.clone(),
+            template: TemplateIdentity::of(&new.template, &[], &[]),
+            replicas: new.replicas,
+            status_replicas: 0,
+            ready_replicas: 0,
+            available_replicas: 0,
+            generation_observed: true,
+            revision: new
+                .annotations
+                .get(crate::api::constants::REVISION_ANNOTATION)
+                .and_then(|r| r.parse().ok()),
+            revision_history: None,
+            desired_replicas_annotation: Some(rollout_replicas),
+            scale_down_deadline: None,
+            replica_failure: None,
+            created: now,
+            min_ready_seconds: new.min_ready_seconds,
+        }
+    }
+}
+
 /// An AnalysisRun as the planner sees it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AnalysisRunState {

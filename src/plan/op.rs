@@ -103,7 +103,7 @@ pub struct NewReplicaSet {
     pub selector: LabelSelector,
     /// The pod template, with the hash label and any injected metadata or anti-affinity.
     pub template: PodTemplateSpec,
-    /// `spec.replicas` at creation: always 0; the next plans scale it.
+    /// `spec.replicas` at creation: 0, or the first scale the next plan would give it (see `plan`).
     pub replicas: i32,
     /// `spec.minReadySeconds`.
     pub min_ready_seconds: i32,

@@ -21,7 +21,7 @@ const NOT_COPIED: [&str; 5] = [
     NOTIFIED_ANNOTATION,
 ];
 
-/// The desired ReplicaSet, created at 0 replicas.
+/// The desired ReplicaSet, at 0 replicas; `plan` may give it its first scale before it is created.
 pub(crate) fn new_replica_set(ctx: &Context) -> NewReplicaSet {
     let spec = &ctx.rollout.spec;
     let hash = ctx.new_hash.clone();

@@ -144,7 +144,7 @@ pub(crate) fn invalid_spec(rollout: &Rollout, message: String, now: Timestamp) -
 }
 
 /// The desired ReplicaSet does not exist: create it at 0 replicas and record the new revision. Nothing
-/// is scaled in this plan; the next one, seeing the ReplicaSet, carries on.
+/// is scaled here; `plan` may create it at its first scale instead (`create_at_first_scale`).
 pub(crate) fn create_new_replica_set(ctx: &Context, work: &mut Work) {
     let replica_set = new_replica_set(ctx);
     let name = replica_set.name.clone();
