@@ -46,12 +46,6 @@ pub struct Plan {
 
 /// Decides the next effects and the status of `rollout`.
 pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
-    let mut plan = plan_once(rollout, observed, now);
-    create_at_first_scale(rollout, observed, now, &mut plan);
-    plan
-}
-
-fn plan_once(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let refs = crate::api::validation::References {
         services: &observed.services,
         analysis_templates: &observed.analysis_templates,
@@ -60,6 +54,13 @@ fn plan_once(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     if let Some(message) = crate::api::validation::invalid_spec_message(rollout, &refs) {
         return status::invalid_spec(rollout, message, now);
     }
+    let mut plan = plan_valid(rollout, observed, now);
+    create_at_first_scale(rollout, observed, now, &mut plan);
+    plan
+}
+
+/// The plan of a Rollout whose spec and references are valid.
+fn plan_valid(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     let ctx = context::Context::new(rollout, observed, now);
     let mut work = status::Work::start(&ctx);
     if ctx.new_rs.is_none() {
@@ -101,7 +102,8 @@ fn create_at_first_scale(rollout: &Rollout, observed: &Observed, now: Timestamp,
     world
         .replica_sets
         .push(ReplicaSetState::created(new, replicas, now));
-    let next = plan_once(&landed, &world, now);
+    // The spec and the references are those `plan` has just validated.
+    let next = plan_valid(&landed, &world, now);
 
     let Some(at) = next.ops.iter().position(
         |op| matches!(op, Op::ScaleReplicaSet { name, from: 0, .. } if *name == new.name),
