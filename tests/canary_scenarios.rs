@@ -177,6 +177,64 @@ fn an_initial_deploy_creates_its_replica_set_at_full_size() {
     );
 }
 
+/// Argo ends a timed pause in one sync and acts on the step after it in the next, which in a burst of
+/// releases waits behind every other one. Ramp plans on the status it is about to write and performs
+/// that next sync's ops in the same plan: the scale of the next setWeight, and after the last step the
+/// promotion with the old stable's scale-down. The intermediate status is never written.
+#[test]
+fn the_plan_that_ends_a_timed_pause_performs_what_the_next_step_needs() {
+    let steps =
+        "[{setWeight: 50}, {pause: {duration: 5s}}, {setWeight: 75}, {pause: {duration: 5s}}]";
+    let mut world = World::new(basic_canary(2, steps), t0());
+    settle(&mut world, TICK, 100);
+    let v1 = status(&world).stable_rs;
+    world.set_image("demo:green");
+    run_until(&mut world, TICK, 100, |w| paused_at_step(w, 1));
+    let v2 = status(&world).current_pod_hash;
+    assert_ne!(v1, v2);
+
+    // The first pause ends: step 2 (setWeight 75) and the canary's scale to 2 in one plan.
+    let plans = run_until(&mut world, TICK, 100, |w| {
+        status(w).current_step_index == Some(2)
+    });
+    let ended = plans.last().unwrap();
+    assert_eq!(scales(ended), vec![(format!("demo-{v2}"), 2)]);
+    assert_eq!(
+        planned_event_reasons(ended),
+        vec![
+            "RolloutStepCompleted",
+            "RolloutResumed",
+            "ScalingReplicaSet"
+        ]
+    );
+    assert!(ended.status.pause_conditions.is_empty());
+    assert!(!ended.status.controller_pause);
+
+    // The last pause ends: the last step, the promotion and the old stable's scale-down in one plan.
+    run_until(&mut world, TICK, 100, |w| paused_at_step(w, 3));
+    let plans = run_until(&mut world, TICK, 100, |w| {
+        status(w).current_step_index == Some(4)
+    });
+    let ended = plans.last().unwrap();
+    assert_eq!(ended.status.stable_rs, v2, "promoted in the same plan");
+    assert_eq!(scales(ended), vec![(format!("demo-{v1}"), 0)]);
+    assert_eq!(
+        planned_event_reasons(ended),
+        vec![
+            "RolloutStepCompleted",
+            "RolloutResumed",
+            "ScalingReplicaSet",
+            "RolloutCompleted"
+        ]
+    );
+    run_until(&mut world, TICK, 100, |w| {
+        assert!(w.pod_count() <= 3, "{} pods", w.pod_count());
+        phase(w).0 == "Healthy"
+    });
+    assert_eq!(counts(&world), (2, 0));
+    assert_valid(&world);
+}
+
 /// The reasons of the Events a plan records, in order.
 fn planned_event_reasons(plan: &ramp::plan::Plan) -> Vec<String> {
     plan.ops

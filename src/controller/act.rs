@@ -92,13 +92,13 @@ impl<'a> Actor<'a> {
     /// status once the status is written (see [`Event::status_change`]). Events of a plan that fails
     /// part-way and describe what did not happen are not recorded: the next plan reports them again.
     pub async fn execute(&mut self, plan: &Plan) -> Result<(), Error> {
-        let mut done: Vec<Event> = Vec::new();
-        let mut on_status: Vec<Event> = Vec::new();
+        // The Events of the ops performed, in the plan's order; those of a status change only count once
+        // the status is written.
+        let mut events: Vec<Event> = Vec::new();
         let mut outcome = Ok(());
         for op in &plan.ops {
             match op {
-                Op::Event(event) if event.status_change => on_status.push(event.clone()),
-                Op::Event(event) => done.push(event.clone()),
+                Op::Event(event) => events.push(event.clone()),
                 op => {
                     outcome = self.ensure_leader();
                     if outcome.is_ok() {
@@ -112,11 +112,11 @@ impl<'a> Actor<'a> {
         }
         if outcome.is_ok() {
             outcome = self.write_status(plan).await;
-            if outcome.is_ok() {
-                done.append(&mut on_status);
-            }
         }
-        self.record_events(&done).await;
+        if outcome.is_err() {
+            events.retain(|event| !event.status_change);
+        }
+        self.record_events(&events).await;
         outcome
     }
 

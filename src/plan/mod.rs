@@ -56,7 +56,7 @@ pub fn plan(rollout: &Rollout, observed: &Observed, now: Timestamp) -> Plan {
     }
     let mut plan = plan_valid(rollout, observed, now);
     create_at_first_scale(rollout, observed, now, &mut plan);
-    plan
+    carry_on(rollout, observed, now, plan)
 }
 
 /// The plan of a Rollout whose spec and references are valid.
@@ -118,4 +118,38 @@ fn create_at_first_scale(rollout: &Rollout, observed: &Observed, now: Timestamp,
         |op| matches!(op, Op::Event(event) if event.reason == crate::api::constants::event::SCALING_RS),
     );
     plan.ops.extend(scaled.cloned());
+}
+
+/// How many plans `carry_on` may chain. Planning on a plan's own result reaches the fixed point within
+/// two or three plans; the bound only keeps a planner bug from looping.
+const MAX_CHAINED_PLANS: usize = 4;
+
+/// A plan that only writes the status is followed, in the same plan, by what that status leads to.
+///
+/// Some transitions are decided on the status alone: a timed pause's end moves to the next step, the
+/// last step's end promotes, an abort turns the weight back. Argo writes each such status and acts on
+/// it in the next sync, and in a burst of releases that sync waits behind every other one. Here the
+/// next plan is made at once on the world as it will be once the status lands (the same cluster, the
+/// new status); when it does more than the plan did, its ops follow the plan's events and its status
+/// and wake-up replace the plan's. The ops are the ones the next reconcile would perform, in its
+/// order; only the status in between is never written. A plan with ops is left as it is: what it
+/// changes in the cluster is for the next reconcile to see.
+fn carry_on(rollout: &Rollout, observed: &Observed, now: Timestamp, mut plan: Plan) -> Plan {
+    let mut landed = rollout.clone();
+    for _ in 1..MAX_CHAINED_PLANS {
+        let acts = plan.ops.iter().any(|op| !matches!(op, Op::Event(_)));
+        if acts || landed.status.as_ref() == Some(&plan.status) {
+            break;
+        }
+        landed.status = Some(plan.status.clone());
+        // The spec and the references are those `plan` has just validated.
+        let next = plan_valid(&landed, observed, now);
+        if next.ops.is_empty() && next.status == plan.status {
+            break;
+        }
+        plan.ops.extend(next.ops);
+        plan.status = next.status;
+        plan.requeue_after = next.requeue_after;
+    }
+    plan
 }
